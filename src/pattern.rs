@@ -1,0 +1,638 @@
+//! Match patterns: which images a registry entry serves.
+//!
+//! A pattern is `HOST[:PORT][/PATH]`, matched against the *normalised* image reference
+//! (`ubuntu` is `docker.io/library/ubuntu:latest`):
+//!
+//! - **HOST**: dot-separated labels, compared ASCII-case-insensitively. `*` inside a label
+//!   matches any run of characters within that one label, never `.`, `:` or `/`, and the
+//!   pattern and the image must have the same number of labels. So
+//!   `*.dkr.ecr.*.amazonaws.com` matches `123456789012.dkr.ecr.eu-west-1.amazonaws.com` and
+//!   never `evil.example/123456789012.dkr.ecr.eu-west-1.amazonaws.com`.
+//! - **PORT**: must be equal; a pattern without a port matches only images without one.
+//! - **PATH**: absent or `*` serves every image on the host. A path without `:` or `@` is
+//!   matched against the repository; one with `:` or `@` against `REPOSITORY[:TAG][@DIGEST]`.
+//!   `*` matches any run of characters including `/`, `?` exactly one. A path without
+//!   wildcards is a repository and everything below it on a `/` boundary (`team` serves
+//!   `team`, `team:v1` and `team/x`, never `teammate`), or, with `:` or `@`, must be equal.
+//!
+//! ```
+//! use registry_auth::pattern::MatchPattern;
+//! use registry_auth::reference::ImageReference;
+//!
+//! let pattern = MatchPattern::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo/*")?;
+//! let image = ImageReference::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo/train:v1")?;
+//! assert!(pattern.matches(&image));
+//!
+//! let other = ImageReference::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/other:v1")?;
+//! assert!(!pattern.matches(&other));
+//! # Ok::<(), registry_auth::Error>(())
+//! ```
+//!
+//! When several patterns match, [`best_match`] picks the most specific one (see
+//! [`Specificity`]) and [`explain`] says why it won.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use wildmatch::WildMatch;
+
+use crate::reference::ImageReference;
+
+/// A parsed, validated match pattern.
+#[derive(Clone)]
+pub struct MatchPattern {
+    source: String,
+    host: HostPattern,
+    port: Option<u16>,
+    path: PathPattern,
+    specificity: Specificity,
+}
+
+/// The host part of a pattern, lowercased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HostPattern {
+    /// No wildcard: the host must be equal (ASCII case-insensitively).
+    Literal(String),
+    /// At least one label holds `*`: one entry per label.
+    Labels(Vec<String>),
+}
+
+/// The path part of a pattern.
+#[derive(Clone)]
+pub(crate) enum PathPattern {
+    /// Absent or `*`: every image on the host.
+    Any,
+    /// No wildcard, no `:` or `@`: this repository or below it on a `/` boundary.
+    Repository(String),
+    /// No wildcard, with `:` or `@`: `REPOSITORY[:TAG][@DIGEST]` must be equal.
+    Exact(String),
+    /// A glob over the repository (`versioned == false`) or over `REPOSITORY[:TAG][@DIGEST]`.
+    Glob {
+        text: String,
+        glob: WildMatch,
+        versioned: bool,
+    },
+}
+
+/// How specific a pattern is; when several patterns match one image, the most specific wins.
+///
+/// Compared in this order (DESIGN.md):
+/// 1. fewer wildcard host labels, then more literal host characters: credentials belong to a
+///    registry account first;
+/// 2. a longer literal path prefix before the first wildcard, then more literal path characters.
+///
+/// Patterns with equal specificity are ordered by their place in the configuration: the entry
+/// listed first wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Specificity {
+    /// Host labels that hold a `*`.
+    pub wildcard_host_labels: u32,
+    /// Host characters other than `*` (port excluded).
+    pub literal_host_chars: u32,
+    /// Path characters before the first `*` or `?`; the whole path when it has none.
+    pub literal_path_prefix: u32,
+    /// Path characters other than `*` and `?`.
+    pub literal_path_chars: u32,
+}
+
+impl Ord for Specificity {
+    /// `Greater` means more specific.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .wildcard_host_labels
+            .cmp(&self.wildcard_host_labels)
+            .then(self.literal_host_chars.cmp(&other.literal_host_chars))
+            .then(self.literal_path_prefix.cmp(&other.literal_path_prefix))
+            .then(self.literal_path_chars.cmp(&other.literal_path_chars))
+    }
+}
+
+impl PartialOrd for Specificity {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Specificity {
+    /// Why `self` loses to (or ties with) the more specific `winner`, as a short phrase.
+    pub fn reason_against(&self, winner: &Specificity) -> String {
+        let (a, b) = (self, winner);
+        if a.wildcard_host_labels != b.wildcard_host_labels {
+            format!(
+                "more wildcard host labels ({} vs {})",
+                a.wildcard_host_labels, b.wildcard_host_labels
+            )
+        } else if a.literal_host_chars != b.literal_host_chars {
+            format!(
+                "fewer literal host characters ({} vs {})",
+                a.literal_host_chars, b.literal_host_chars
+            )
+        } else if a.literal_path_prefix != b.literal_path_prefix {
+            format!(
+                "shorter literal path prefix ({} vs {} characters)",
+                a.literal_path_prefix, b.literal_path_prefix
+            )
+        } else if a.literal_path_chars != b.literal_path_chars {
+            format!(
+                "fewer literal path characters ({} vs {})",
+                a.literal_path_chars, b.literal_path_chars
+            )
+        } else {
+            "equally specific, listed later".to_owned()
+        }
+    }
+}
+
+impl MatchPattern {
+    /// Parses and validates a pattern.
+    ///
+    /// Errors name the offending character and its byte position: a scheme, whitespace, an
+    /// empty label, a bad port, a trailing `/`, an empty path segment, or a character that no
+    /// image reference can hold.
+    pub fn parse(source: &str) -> Result<Self, PatternError> {
+        Parser { src: source }.parse()
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// How specific the pattern is, for best-match ordering.
+    pub fn specificity(&self) -> Specificity {
+        self.specificity
+    }
+
+    /// The lowercased host when it has no wildcard.
+    pub fn literal_host(&self) -> Option<&str> {
+        match &self.host {
+            HostPattern::Literal(h) => Some(h),
+            HostPattern::Labels(_) => None,
+        }
+    }
+
+    /// The port the pattern requires, if any.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    pub(crate) fn host_pattern(&self) -> &HostPattern {
+        &self.host
+    }
+
+    pub(crate) fn path_pattern(&self) -> &PathPattern {
+        &self.path
+    }
+
+    /// Whether the pattern serves `image`.
+    pub fn matches(&self, image: &ImageReference) -> bool {
+        self.port == image.port() && self.host_matches(image.host()) && self.path_matches(image)
+    }
+
+    pub(crate) fn host_matches(&self, host: &str) -> bool {
+        match &self.host {
+            HostPattern::Literal(h) => h.eq_ignore_ascii_case(host),
+            HostPattern::Labels(labels) => labels_match(labels, host),
+        }
+    }
+
+    pub(crate) fn path_matches(&self, image: &ImageReference) -> bool {
+        self.path.matches(image)
+    }
+}
+
+impl PathPattern {
+    pub(crate) fn matches(&self, image: &ImageReference) -> bool {
+        match self {
+            PathPattern::Any => true,
+            PathPattern::Repository(repo) => {
+                let r = image.repository();
+                r.strip_prefix(repo.as_str())
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            }
+            PathPattern::Exact(text) => image.path_and_version() == text,
+            PathPattern::Glob {
+                glob, versioned, ..
+            } => glob.matches(if *versioned {
+                image.path_and_version()
+            } else {
+                image.repository()
+            }),
+        }
+    }
+}
+
+/// Matches a host against wildcard labels: equal label counts, `*` within one label.
+fn labels_match(labels: &[String], host: &str) -> bool {
+    let mut parts = host.split('.');
+    for label in labels {
+        match parts.next() {
+            Some(part) if label_matches(label.as_bytes(), part.as_bytes()) => {}
+            _ => return false,
+        }
+    }
+    parts.next().is_none()
+}
+
+/// Glob of one lowercased label (only `*`) against one host label, ASCII case-insensitively.
+pub(crate) fn label_matches(pattern: &[u8], text: &[u8]) -> bool {
+    // Classic iterative wildcard match with one backtrack point: linear for our inputs.
+    let (mut p, mut t) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] != b'*' && pattern[p] == text[t].to_ascii_lowercase() {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+impl fmt::Display for MatchPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl fmt::Debug for MatchPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MatchPattern").field(&self.source).finish()
+    }
+}
+
+impl PartialEq for MatchPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for MatchPattern {}
+
+impl std::str::FromStr for MatchPattern {
+    type Err = PatternError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// An invalid match pattern: the pattern, where, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pattern: String,
+    position: usize,
+    kind: PatternErrorKind,
+}
+
+/// What is wrong with a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PatternErrorKind {
+    /// The pattern is empty.
+    Empty,
+    /// The pattern starts with a URL scheme such as `https://`.
+    Scheme,
+    /// The pattern holds a space, tab or other whitespace.
+    Whitespace,
+    /// Two dots in a row, or a dot at either end of the host.
+    EmptyLabel,
+    /// A character that a host label cannot hold.
+    InvalidHostChar(char),
+    /// The port is empty, not a number, or above 65535.
+    InvalidPort,
+    /// The pattern ends with `/`.
+    TrailingSlash,
+    /// Two slashes in a row.
+    EmptyPathSegment,
+    /// A character that an image path, tag or digest cannot hold.
+    InvalidPathChar(char),
+    /// An upper-case letter in the repository part, which never matches anything.
+    UppercaseRepository(char),
+    /// A bracketed IPv6 host that is not closed or holds a bad character.
+    InvalidIpv6,
+}
+
+impl PatternError {
+    fn new(pattern: &str, position: usize, kind: PatternErrorKind) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            position,
+            kind,
+        }
+    }
+
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Byte offset of the problem in the pattern.
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &PatternErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PatternErrorKind::*;
+        let what = match &self.kind {
+            Empty => "is empty; write HOST[:PORT][/PATH], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/*".to_owned(),
+            Scheme => "starts with a URL scheme; remove it (patterns are HOST[:PORT][/PATH], like image names)".to_owned(),
+            Whitespace => "holds whitespace; remove it".to_owned(),
+            EmptyLabel => "has an empty host label (`..`, or a dot at either end of the host); remove the extra dot".to_owned(),
+            InvalidHostChar(c) => format!("has {c:?} in the host; host labels hold only letters, digits, `-` and `*`"),
+            InvalidPort => "has a port that is not a number from 0 to 65535".to_owned(),
+            TrailingSlash => "ends with `/`; end with `/*` to serve everything below a path, or drop the slash".to_owned(),
+            EmptyPathSegment => "has an empty path segment (`//`); remove the extra slash".to_owned(),
+            InvalidPathChar(c) => format!("has {c:?} in the path; paths hold lowercase letters, digits, `.`, `_`, `-`, `/`, wildcards `*` and `?`, and `:TAG` or `@DIGEST`"),
+            UppercaseRepository(c) => format!("has the upper-case letter {c:?} in the repository path, which never matches (repositories are lowercase); write it in lowercase"),
+            InvalidIpv6 => "has a bracketed IPv6 host that is not closed with `]` or holds something other than hex digits, `:` and `.`".to_owned(),
+        };
+        write!(
+            f,
+            "match pattern {:?} {what} (at byte {})",
+            self.pattern, self.position
+        )
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+struct Parser<'a> {
+    src: &'a str,
+}
+
+impl Parser<'_> {
+    fn err(&self, position: usize, kind: PatternErrorKind) -> PatternError {
+        PatternError::new(self.src, position, kind)
+    }
+
+    fn parse(&self) -> Result<MatchPattern, PatternError> {
+        let src = self.src;
+        if src.is_empty() {
+            return Err(self.err(0, PatternErrorKind::Empty));
+        }
+        if let Some(i) = src.find(char::is_whitespace) {
+            return Err(self.err(i, PatternErrorKind::Whitespace));
+        }
+        if let Some(i) = src.find("://") {
+            if src[..i].bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(self.err(0, PatternErrorKind::Scheme));
+            }
+        }
+        let host_end = src.find('/').unwrap_or(src.len());
+        let (host, port, literal_host_chars, wildcard_host_labels) =
+            self.parse_authority(&src[..host_end])?;
+        let (path, literal_path_prefix, literal_path_chars) = match src.get(host_end + 1..) {
+            None => (PathPattern::Any, 0, 0),
+            Some(path) => self.parse_path(path, host_end + 1)?,
+        };
+        Ok(MatchPattern {
+            source: src.to_owned(),
+            host,
+            port,
+            path,
+            specificity: Specificity {
+                wildcard_host_labels,
+                literal_host_chars,
+                literal_path_prefix,
+                literal_path_chars,
+            },
+        })
+    }
+
+    /// `HOST[:PORT]` → (host, port, literal host chars, wildcard labels).
+    fn parse_authority(
+        &self,
+        auth: &str,
+    ) -> Result<(HostPattern, Option<u16>, u32, u32), PatternError> {
+        if auth.starts_with('[') {
+            let close = auth
+                .find(']')
+                .ok_or_else(|| self.err(0, PatternErrorKind::InvalidIpv6))?;
+            if let Some(i) =
+                auth[1..close].find(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+            {
+                return Err(self.err(1 + i, PatternErrorKind::InvalidIpv6));
+            }
+            if close == 1 {
+                return Err(self.err(1, PatternErrorKind::InvalidIpv6));
+            }
+            let port = self.parse_port(&auth[close + 1..], close + 1)?;
+            let host = auth[..=close].to_ascii_lowercase();
+            let chars = host.len() as u32;
+            return Ok((HostPattern::Literal(host), port, chars, 0));
+        }
+        let (host, port_part) = match auth.find(':') {
+            Some(i) => (&auth[..i], &auth[i..]),
+            None => (auth, ""),
+        };
+        let port = self.parse_port(port_part, host.len())?;
+        let mut offset = 0;
+        let mut wildcard_labels = 0;
+        for label in host.split('.') {
+            if label.is_empty() {
+                return Err(self.err(offset, PatternErrorKind::EmptyLabel));
+            }
+            if let Some((i, c)) = label
+                .char_indices()
+                .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '-' || c == '*'))
+            {
+                return Err(self.err(offset + i, PatternErrorKind::InvalidHostChar(c)));
+            }
+            wildcard_labels += u32::from(label.contains('*'));
+            offset += label.len() + 1;
+        }
+        let lower = host.to_ascii_lowercase();
+        let literal_chars = lower.bytes().filter(|&b| b != b'*').count() as u32;
+        let host = if wildcard_labels == 0 {
+            HostPattern::Literal(lower)
+        } else {
+            HostPattern::Labels(lower.split('.').map(str::to_owned).collect())
+        };
+        Ok((host, port, literal_chars, wildcard_labels))
+    }
+
+    /// `""` or `":PORT"` starting at byte `at`.
+    fn parse_port(&self, part: &str, at: usize) -> Result<Option<u16>, PatternError> {
+        if part.is_empty() {
+            return Ok(None);
+        }
+        let digits = part
+            .strip_prefix(':')
+            .ok_or_else(|| self.err(at, PatternErrorKind::InvalidPort))?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(self.err(at, PatternErrorKind::InvalidPort));
+        }
+        digits
+            .parse::<u16>()
+            .map(Some)
+            .map_err(|_| self.err(at + 1, PatternErrorKind::InvalidPort))
+    }
+
+    /// The path after `HOST[:PORT]/`, starting at byte `at`.
+    fn parse_path(&self, path: &str, at: usize) -> Result<(PathPattern, u32, u32), PatternError> {
+        if path.is_empty() {
+            return Err(self.err(at - 1, PatternErrorKind::TrailingSlash));
+        }
+        if path == "*" {
+            return Ok((PathPattern::Any, 0, 0));
+        }
+        let repo_end = path.find([':', '@']).unwrap_or(path.len());
+        for (i, c) in path.char_indices() {
+            let ok = if i < repo_end {
+                matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-' | '/' | '*' | '?')
+            } else {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, '.' | '_' | '-' | ':' | '@' | '+' | '=' | '*' | '?')
+            };
+            if !ok {
+                let kind = if i < repo_end && c.is_ascii_uppercase() {
+                    PatternErrorKind::UppercaseRepository(c)
+                } else {
+                    PatternErrorKind::InvalidPathChar(c)
+                };
+                return Err(self.err(at + i, kind));
+            }
+        }
+        if let Some(i) = path[..repo_end].find("//") {
+            return Err(self.err(at + i + 1, PatternErrorKind::EmptyPathSegment));
+        }
+        if path[..repo_end].ends_with('/') {
+            let kind = if repo_end == path.len() {
+                PatternErrorKind::TrailingSlash
+            } else {
+                PatternErrorKind::EmptyPathSegment
+            };
+            return Err(self.err(at + repo_end - 1, kind));
+        }
+        if path.starts_with('/') {
+            return Err(self.err(at, PatternErrorKind::EmptyPathSegment));
+        }
+        let versioned = repo_end < path.len();
+        let prefix = path.find(['*', '?']).unwrap_or(path.len()) as u32;
+        let literal = path.bytes().filter(|&b| b != b'*' && b != b'?').count() as u32;
+        let text = path.to_owned();
+        let pattern = if prefix as usize == path.len() {
+            if versioned {
+                PathPattern::Exact(text)
+            } else {
+                PathPattern::Repository(text)
+            }
+        } else {
+            PathPattern::Glob {
+                glob: WildMatch::new(&text),
+                text,
+                versioned,
+            }
+        };
+        Ok((pattern, prefix, literal))
+    }
+}
+
+/// One pattern that matched an image, with its place in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The entry's position in the configuration, from 0.
+    pub index: usize,
+    /// The pattern as written.
+    pub pattern: String,
+    /// How specific the pattern is.
+    pub specificity: Specificity,
+    /// `"won: …"` for the winner, otherwise why it lost to the winner.
+    pub reason: String,
+}
+
+/// The best-match decision for one image, with every candidate that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The winning entry's position in the configuration, if any pattern matched.
+    pub winner: Option<usize>,
+    /// Every matching pattern, in configuration order.
+    pub candidates: Vec<Candidate>,
+}
+
+/// Whether a pattern at `index` with specificity `s` beats the current best.
+pub(crate) fn beats(s: Specificity, index: usize, best: Option<(Specificity, usize)>) -> bool {
+    match best {
+        None => true,
+        Some((bs, bi)) => s > bs || (s == bs && index < bi),
+    }
+}
+
+/// The index of the most specific pattern that matches `image`, by a plain scan.
+///
+/// This is the reference behaviour; [`PatternIndex`](crate::index::PatternIndex) returns the same
+/// answer without looking at every pattern.
+pub fn best_match<'a, I>(patterns: I, image: &ImageReference) -> Option<usize>
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+{
+    let mut best: Option<(Specificity, usize)> = None;
+    for (i, p) in patterns.into_iter().enumerate() {
+        if p.matches(image) && beats(p.specificity, i, best) {
+            best = Some((p.specificity, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+/// Every pattern that matches `image`, the winner, and why each loser lost.
+pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+{
+    let matched: Vec<(usize, &MatchPattern)> = patterns
+        .into_iter()
+        .enumerate()
+        .filter(|(_, p)| p.matches(image))
+        .collect();
+    let mut best: Option<(Specificity, usize)> = None;
+    for &(index, p) in &matched {
+        if beats(p.specificity, index, best) {
+            best = Some((p.specificity, index));
+        }
+    }
+    let candidates = matched
+        .iter()
+        .map(|&(index, p)| Candidate {
+            index,
+            pattern: p.source.clone(),
+            specificity: p.specificity,
+            reason: match best {
+                Some((_, w)) if w == index => win_reason(p, matched.len()),
+                Some((ws, _)) => format!("lost: {}", p.specificity.reason_against(&ws)),
+                None => String::new(),
+            },
+        })
+        .collect();
+    let winner = best.map(|(_, i)| i);
+    Explanation { winner, candidates }
+}
+
+fn win_reason(p: &MatchPattern, matched: usize) -> String {
+    let s = p.specificity;
+    let summary = format!(
+        "{} wildcard host label(s), {} literal host characters, literal path prefix of {} characters",
+        s.wildcard_host_labels, s.literal_host_chars, s.literal_path_prefix
+    );
+    if matched == 1 {
+        format!("won: the only matching pattern ({summary})")
+    } else {
+        format!("won: most specific ({summary})")
+    }
+}

@@ -1,0 +1,698 @@
+//! Image references: parse and normalise `[DOMAIN/]REPOSITORY[:TAG][@DIGEST]`.
+//!
+//! The grammar is the one of `github.com/distribution/reference` (`regexp.go`,
+//! `reference.go`), and normalisation follows its `ParseNormalizedNamed` / `TagNameOnly`: a name
+//! without a registry host lives on `docker.io`, `index.docker.io` is `docker.io`, a one-component
+//! Docker Hub name is an official image under `library/`, and a reference with neither tag nor
+//! digest gets the tag `latest`. Patterns are matched against this normalised form.
+//!
+//! ```
+//! use registry_auth::reference::ImageReference;
+//!
+//! let image = ImageReference::parse("ubuntu")?;
+//! assert_eq!(image.as_str(), "docker.io/library/ubuntu:latest");
+//! assert_eq!(image.repository(), "library/ubuntu");
+//!
+//! let image: ImageReference = "localhost:5000/team/app:v1".parse()?;
+//! assert_eq!(image.host(), "localhost");
+//! assert_eq!(image.port(), Some(5000));
+//! assert_eq!(image.path_and_version(), "team/app:v1");
+//!
+//! let error = ImageReference::parse("example.com/Team/app").unwrap_err();
+//! assert_eq!(error.position(), 12);
+//! # Ok::<(), registry_auth::reference::ReferenceError>(())
+//! ```
+//!
+//! Parsing is a single hand-written scan over the bytes: no regular expressions, one allocation
+//! for the result, and every input (including non-ASCII and control characters) either parses
+//! or yields a [`ReferenceError`] that names the byte where a rule failed.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+/// Docker Hub's canonical domain (distribution's `defaultDomain`).
+const DEFAULT_DOMAIN: &str = "docker.io";
+/// Docker Hub's legacy domain, rewritten to [`DEFAULT_DOMAIN`] (`legacyDefaultDomain`).
+const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
+/// The namespace of official Docker Hub images (`officialRepoPrefix`).
+const OFFICIAL_PREFIX: &str = "library/";
+/// The tag a reference without tag or digest gets (`defaultTag`).
+const DEFAULT_TAG: &str = "latest";
+/// distribution's `RepositoryNameTotalLengthMax`. Since distribution/reference PR #9 (v0.6.0,
+/// "Exclude domain from name length check") `Parse` compares it with `len(repo.path)` only, the
+/// path *after* normalisation, so the implied `library/` counts and the domain does not.
+const MAX_PATH_LEN: usize = 255;
+/// `tag := [\w][\w.-]{0,127}`.
+const MAX_TAG_LEN: usize = 128;
+/// `digest-hex := [0-9a-fA-F]{32,}`.
+const MIN_DIGEST_HEX: usize = 32;
+/// Inputs longer than this are cut short in error messages.
+const SHOWN_INPUT_MAX: usize = 100;
+
+/// A parsed, normalised image reference such as `docker.io/library/ubuntu:latest`.
+///
+/// Holds one string, `DOMAIN/REPOSITORY[:TAG][@DIGEST]`, and the offsets of its parts; every
+/// accessor returns a slice of it. Equality and hashing are those of the normalised string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageReference {
+    full: String,
+    /// End of the host inside `full` (the domain without `:port`).
+    host_end: usize,
+    /// End of the domain; `full[domain_end]` is the `/` before the repository.
+    domain_end: usize,
+    /// End of the repository (the name).
+    name_end: usize,
+    /// End of `:TAG`; equal to `name_end` when there is no tag. A digest follows at `tag_end + 1`.
+    tag_end: usize,
+    port: Option<u16>,
+}
+
+impl ImageReference {
+    /// Parses and normalises an image reference such as `registry.example.com:5000/team/app:v1`.
+    pub fn parse(input: &str) -> Result<Self, ReferenceError> {
+        scan(input).map_err(|(position, kind)| ReferenceError {
+            input: input.to_owned(),
+            position,
+            kind,
+        })
+    }
+
+    /// The whole normalised reference: `docker.io/library/ubuntu:latest`.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    /// The registry domain with its port, if any: `docker.io`, `localhost:5000`, `[::1]:5000`.
+    pub fn domain(&self) -> &str {
+        &self.full[..self.domain_end]
+    }
+
+    /// The registry host without the port; an IPv6 host keeps its brackets: `[::1]`.
+    pub fn host(&self) -> &str {
+        &self.full[..self.host_end]
+    }
+
+    /// The registry port, when the reference names one.
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// The repository path without the domain: `library/ubuntu`.
+    pub fn repository(&self) -> &str {
+        &self.full[self.domain_end + 1..self.name_end]
+    }
+
+    /// The domain and the repository: `docker.io/library/ubuntu`.
+    pub fn name(&self) -> &str {
+        &self.full[..self.name_end]
+    }
+
+    /// The tag: `latest` when none was written, `None` only for a digest-only reference.
+    pub fn tag(&self) -> Option<&str> {
+        (self.tag_end > self.name_end).then(|| &self.full[self.name_end + 1..self.tag_end])
+    }
+
+    /// The digest, `ALGORITHM:HEX`, e.g. `sha256:` and 64 hex digits.
+    pub fn digest(&self) -> Option<&str> {
+        self.full.get(self.tag_end + 1..).filter(|d| !d.is_empty())
+    }
+
+    /// Everything after `DOMAIN/`: `REPOSITORY[:TAG][@DIGEST]`.
+    pub fn path_and_version(&self) -> &str {
+        &self.full[self.domain_end + 1..]
+    }
+}
+
+impl FromStr for ImageReference {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+/// An input that is not a valid image reference: the input, where a rule failed, and which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ReferenceError {
+    input: String,
+    position: usize,
+    kind: ReferenceErrorKind,
+}
+
+impl ReferenceError {
+    /// The input exactly as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// The byte offset in the input where the rule failed (its length when the input ended early).
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// Which rule failed.
+    pub fn kind(&self) -> &ReferenceErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render_error(&self.input, self.position, &self.kind, f)
+    }
+}
+
+/// Which rule of the reference grammar an input broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReferenceErrorKind {
+    /// The input is empty.
+    Empty,
+    /// The input starts with a URL scheme such as `https://`.
+    Scheme,
+    /// The registry host is not dot-separated labels or a bracketed IPv6 address.
+    InvalidDomain,
+    /// The registry port is not decimal digits, or is above 65535.
+    InvalidPort,
+    /// A repository path component is empty or holds a character the grammar does not allow.
+    InvalidPathComponent,
+    /// The normalised repository path is longer than 255 characters.
+    NameTooLong,
+    /// The repository path contains an uppercase letter.
+    Uppercase,
+    /// The tag is empty, too long (over 128), or holds a character the grammar does not allow.
+    InvalidTag,
+    /// The digest is not `ALGORITHM:HEX` with the right number of lowercase hex digits.
+    InvalidDigest,
+    /// The digest algorithm is well formed but not sha256, sha384 or sha512.
+    UnsupportedDigestAlgorithm,
+    /// The whole input is 64 lowercase hex digits: an image ID, not a repository name.
+    HexIdentifierAsName,
+}
+
+/// A failed rule: the byte offset and the kind.
+type Failure = (usize, ReferenceErrorKind);
+
+/// The parsed domain, as offsets into the input.
+struct DomainSpan {
+    host_end: usize,
+    end: usize,
+    port: Option<u16>,
+}
+
+fn scan(input: &str) -> Result<ImageReference, Failure> {
+    use ReferenceErrorKind as K;
+    let bytes = input.as_bytes();
+    if input.is_empty() {
+        return Err((0, K::Empty));
+    }
+    // distribution's ParseNormalizedNamed refuses exactly this (`^[a-f0-9]{64}$`), before all else.
+    if bytes.len() == 64 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err((0, K::HexIdentifierAsName));
+    }
+    if scheme_len(bytes).is_some() {
+        return Err((0, K::Scheme));
+    }
+
+    // Neither the name nor the tag may hold '@', so the first one starts the digest; a tag is
+    // what follows the last ':' when no '/' comes after it (else the ':' is a port's).
+    let at = bytes.iter().position(|&b| b == b'@');
+    let name_tag_end = at.unwrap_or(bytes.len());
+    let name_tag = &bytes[..name_tag_end];
+    let last_colon = name_tag.iter().rposition(|&b| b == b':');
+    let last_slash = name_tag.iter().rposition(|&b| b == b'/');
+    let tag_colon = match (last_colon, last_slash) {
+        (Some(c), Some(s)) if c > s => Some(c),
+        (Some(c), None) => Some(c),
+        _ => None,
+    };
+    let name_end = tag_colon.unwrap_or(name_tag_end);
+
+    // splitDockerDomain: only a first component followed by '/' can be a domain.
+    let first_slash = bytes[..name_end].iter().position(|&b| b == b'/');
+    let (domain, path_start) = match first_slash {
+        Some(slash) if looks_like_domain(&bytes[..slash]) => {
+            (Some(scan_domain(bytes, slash)?), slash + 1)
+        }
+        _ => (None, 0),
+    };
+    scan_path(bytes, path_start, name_end)?;
+
+    let (domain_str, host_end, port) = match &domain {
+        Some(d) if &input[..d.end] != LEGACY_DEFAULT_DOMAIN => {
+            (&input[..d.end], d.host_end, d.port)
+        }
+        _ => (DEFAULT_DOMAIN, DEFAULT_DOMAIN.len(), None),
+    };
+    let path = &input[path_start..name_end];
+    let prefix = if domain_str == DEFAULT_DOMAIN && !path.contains('/') {
+        OFFICIAL_PREFIX
+    } else {
+        ""
+    };
+    if prefix.len() + path.len() > MAX_PATH_LEN {
+        return Err((path_start + (MAX_PATH_LEN - prefix.len()), K::NameTooLong));
+    }
+
+    let tag = match tag_colon {
+        Some(colon) => {
+            scan_tag(bytes, colon + 1, name_tag_end)?;
+            Some(&input[colon + 1..name_tag_end])
+        }
+        None => None,
+    };
+    let digest = match at {
+        Some(at) => {
+            scan_digest(input, at + 1)?;
+            Some(&input[at + 1..])
+        }
+        None => None,
+    };
+    let tag = if tag.is_none() && digest.is_none() {
+        Some(DEFAULT_TAG)
+    } else {
+        tag
+    };
+
+    let capacity = domain_str.len()
+        + 1
+        + prefix.len()
+        + path.len()
+        + tag.map_or(0, |t| t.len() + 1)
+        + digest.map_or(0, |d| d.len() + 1);
+    let mut full = String::with_capacity(capacity);
+    full.push_str(domain_str);
+    let domain_end = full.len();
+    full.push('/');
+    full.push_str(prefix);
+    full.push_str(path);
+    let name_end = full.len();
+    if let Some(tag) = tag {
+        full.push(':');
+        full.push_str(tag);
+    }
+    let tag_end = full.len();
+    if let Some(digest) = digest {
+        full.push('@');
+        full.push_str(digest);
+    }
+    Ok(ImageReference {
+        full,
+        host_end,
+        domain_end,
+        name_end,
+        tag_end,
+        port,
+    })
+}
+
+/// The length of a leading `scheme://`, if the input starts with one.
+fn scheme_len(bytes: &[u8]) -> Option<usize> {
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let scheme = &bytes[..colon];
+    let well_formed = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    (well_formed && bytes[colon..].starts_with(b"://")).then_some(colon + 3)
+}
+
+/// distribution's `splitDockerDomain` test: `localhost`, or a `.` or `:`, or an uppercase letter.
+fn looks_like_domain(first: &[u8]) -> bool {
+    first == b"localhost"
+        || first
+            .iter()
+            .any(|&b| b == b'.' || b == b':' || b.is_ascii_uppercase())
+}
+
+/// `domain := host [':' port]` over `bytes[..end]`.
+fn scan_domain(bytes: &[u8], end: usize) -> Result<DomainSpan, Failure> {
+    let host_end = if bytes.first() == Some(&b'[') {
+        scan_ipv6(bytes, end)?
+    } else {
+        let host_end = bytes[..end].iter().position(|&b| b == b':').unwrap_or(end);
+        scan_domain_name(bytes, host_end)?;
+        host_end
+    };
+    if host_end == end {
+        return Ok(DomainSpan {
+            host_end,
+            end,
+            port: None,
+        });
+    }
+    if bytes[host_end] != b':' {
+        return Err((host_end, ReferenceErrorKind::InvalidDomain));
+    }
+    let port = scan_port(bytes, host_end + 1, end)?;
+    Ok(DomainSpan {
+        host_end,
+        end,
+        port: Some(port),
+    })
+}
+
+/// `domain-name := domain-component ('.' domain-component)*` with
+/// `domain-component := [A-Za-z0-9] | [A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]`, over `bytes[..end]`.
+fn scan_domain_name(bytes: &[u8], end: usize) -> Result<(), Failure> {
+    let fail = |at| Err((at, ReferenceErrorKind::InvalidDomain));
+    let mut label_start = 0;
+    for i in 0..=end {
+        let b = bytes.get(i).copied().filter(|_| i < end);
+        match b {
+            None | Some(b'.') => {
+                if i == label_start {
+                    // Point at the dot that makes the label empty: a trailing one is just before.
+                    return fail(if b.is_none() && i > 0 { i - 1 } else { i });
+                }
+                if bytes[i - 1] == b'-' {
+                    return fail(i - 1);
+                }
+                label_start = i + 1;
+            }
+            Some(b'-') if i == label_start => return fail(i),
+            Some(b) if b.is_ascii_alphanumeric() || b == b'-' => {}
+            Some(_) => return fail(i),
+        }
+    }
+    Ok(())
+}
+
+/// `'[' [a-fA-F0-9:]+ ']'` that is also a real IPv6 address; returns the end of the `]`.
+fn scan_ipv6(bytes: &[u8], end: usize) -> Result<usize, Failure> {
+    let fail = |at| Err((at, ReferenceErrorKind::InvalidDomain));
+    let Some(close) = bytes[..end].iter().position(|&b| b == b']') else {
+        return fail(0);
+    };
+    let inner = &bytes[1..close];
+    if let Some(i) = inner
+        .iter()
+        .position(|&b| !(b.is_ascii_hexdigit() || b == b':'))
+    {
+        return fail(1 + i);
+    }
+    // distribution's character class alone takes `[:]` or `[abc]`; a host has to be an address.
+    let is_address = std::str::from_utf8(inner)
+        .ok()
+        .and_then(|s| s.parse::<Ipv6Addr>().ok())
+        .is_some();
+    if !is_address {
+        return fail(0);
+    }
+    Ok(close + 1)
+}
+
+/// `port-number := [0-9]+`, and at most 65535, over `bytes[start..end]`.
+fn scan_port(bytes: &[u8], start: usize, end: usize) -> Result<u16, Failure> {
+    let fail = |at| Err((at, ReferenceErrorKind::InvalidPort));
+    if start == end {
+        return fail(start);
+    }
+    let mut value: u32 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(end).skip(start) {
+        if !b.is_ascii_digit() {
+            return fail(i);
+        }
+        value = value.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+    }
+    u16::try_from(value).or_else(|_| fail(start))
+}
+
+/// `path-component ('/' path-component)*` with
+/// `path-component := [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*`, over `bytes[start..end]`.
+fn scan_path(bytes: &[u8], start: usize, end: usize) -> Result<(), Failure> {
+    let fail = |at: usize| {
+        let kind = match bytes.get(at) {
+            Some(b) if at < end && b.is_ascii_uppercase() => ReferenceErrorKind::Uppercase,
+            _ => ReferenceErrorKind::InvalidPathComponent,
+        };
+        Err((at, kind))
+    };
+    let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let mut i = start;
+    loop {
+        // Here an alphanumeric run must begin: at a component's start or after a separator.
+        if i >= end || !is_alnum(bytes[i]) {
+            return fail(i);
+        }
+        while i < end && is_alnum(bytes[i]) {
+            i += 1;
+        }
+        if i == end {
+            return Ok(());
+        }
+        match bytes[i] {
+            b'/' | b'.' => i += 1,
+            b'_' => {
+                i += if bytes.get(i + 1) == Some(&b'_') && i + 1 < end {
+                    2
+                } else {
+                    1
+                }
+            }
+            b'-' => {
+                while i < end && bytes[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return fail(i),
+        }
+    }
+}
+
+/// `tag := [\w][\w.-]{0,127}` over `bytes[start..end]`.
+fn scan_tag(bytes: &[u8], start: usize, end: usize) -> Result<(), Failure> {
+    let fail = |at| Err((at, ReferenceErrorKind::InvalidTag));
+    if start == end {
+        return fail(start);
+    }
+    for (i, &b) in bytes.iter().enumerate().take(end).skip(start) {
+        let word = b.is_ascii_alphanumeric() || b == b'_';
+        if i - start == MAX_TAG_LEN || !(word || (i > start && matches!(b, b'.' | b'-'))) {
+            return fail(i);
+        }
+    }
+    Ok(())
+}
+
+/// `digest := algorithm ':' hex` from `start` to the end of the input, then the supported set:
+/// sha256, sha384 and sha512 with exactly 64, 96 and 128 lowercase hex digits (what go-digest's
+/// `Validate` demands of its registered algorithms).
+fn scan_digest(input: &str, start: usize) -> Result<(), Failure> {
+    use ReferenceErrorKind as K;
+    let bytes = input.as_bytes();
+    let Some(colon) = bytes[start..]
+        .iter()
+        .position(|&b| b == b':')
+        .map(|c| start + c)
+    else {
+        // No ':' at all: blame the first character that cannot belong to an algorithm name.
+        let bad = bytes[start..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.')))
+            .map_or(bytes.len(), |i| start + i);
+        return Err((bad, K::InvalidDigest));
+    };
+    // algorithm := component ([-_+.] component)*, component := [A-Za-z][A-Za-z0-9]*
+    let mut need_letter = true;
+    for (i, &b) in bytes.iter().enumerate().take(colon).skip(start) {
+        let ok = if need_letter {
+            b.is_ascii_alphabetic()
+        } else {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'.')
+        };
+        if !ok {
+            return Err((i, K::InvalidDigest));
+        }
+        need_letter = !b.is_ascii_alphanumeric();
+    }
+    if need_letter {
+        return Err((colon, K::InvalidDigest));
+    }
+    let hex_start = colon + 1;
+    if let Some(i) = bytes[hex_start..]
+        .iter()
+        .position(|b| !b.is_ascii_hexdigit())
+    {
+        return Err((hex_start + i, K::InvalidDigest));
+    }
+    let hex_len = bytes.len() - hex_start;
+    if hex_len < MIN_DIGEST_HEX {
+        return Err((bytes.len(), K::InvalidDigest));
+    }
+    let expected = match &input[start..colon] {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err((start, K::UnsupportedDigestAlgorithm)),
+    };
+    if hex_len != expected {
+        return Err((hex_start + hex_len.min(expected), K::InvalidDigest));
+    }
+    if let Some(i) = bytes[hex_start..].iter().position(u8::is_ascii_uppercase) {
+        return Err((hex_start + i, K::InvalidDigest));
+    }
+    Ok(())
+}
+
+/// `invalid image reference "INPUT": RULE (at byte N, 'C'); FIX`.
+fn render_error(
+    input: &str,
+    position: usize,
+    kind: &ReferenceErrorKind,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    let found = input.get(position..).and_then(|rest| rest.chars().next());
+    write!(f, "invalid image reference {}: ", shown(input))?;
+    write!(f, "{} (at byte {position}", rule(input, position, kind))?;
+    match found {
+        Some(c) => write!(f, ", {c:?}")?,
+        None if !input.is_empty() => f.write_str(", end of input")?,
+        None => {}
+    }
+    write!(f, "); {}", fix(input, position, found, kind))
+}
+
+/// The rule that failed, as a clause.
+fn rule(input: &str, position: usize, kind: &ReferenceErrorKind) -> Cow<'static, str> {
+    use ReferenceErrorKind as K;
+    match kind {
+        K::Empty => "the reference is empty".into(),
+        K::Scheme => "an image reference has no URL scheme".into(),
+        K::InvalidDomain => concat!(
+            "a registry host is dot-separated labels of letters, digits and inner '-', ",
+            "or an IPv6 address in brackets"
+        )
+        .into(),
+        K::InvalidPort => "a registry port is decimal digits from 0 to 65535".into(),
+        K::InvalidPathComponent => concat!(
+            "a repository path is '/'-separated components of lowercase letters and digits, ",
+            "joined inside a component by '.', '_', '__' or dashes"
+        )
+        .into(),
+        K::NameTooLong => {
+            format!("a repository path must not be more than {MAX_PATH_LEN} characters").into()
+        }
+        K::Uppercase => "repository name must be lowercase".into(),
+        K::InvalidTag => format!(
+            "a tag is 1 to {MAX_TAG_LEN} letters, digits, '_', '.' or '-', \
+             and starts with a letter, digit or '_'"
+        )
+        .into(),
+        K::InvalidDigest => concat!(
+            "a digest is ALGORITHM:HEX, with 64 (sha256), 96 (sha384) ",
+            "or 128 (sha512) lowercase hex digits"
+        )
+        .into(),
+        K::UnsupportedDigestAlgorithm => {
+            let rest = input.get(position..).unwrap_or_default();
+            let algorithm = rest.split(':').next().unwrap_or_default();
+            format!("digest algorithm {} is not supported", shown(algorithm)).into()
+        }
+        K::HexIdentifierAsName => {
+            "a 64-character hex string is an image ID, not a repository name".into()
+        }
+    }
+}
+
+/// What to do about it, chosen by the rule and the character found where it failed.
+fn fix(
+    input: &str,
+    position: usize,
+    found: Option<char>,
+    kind: &ReferenceErrorKind,
+) -> Cow<'static, str> {
+    use ReferenceErrorKind as K;
+    if found.is_some_and(|c| c.is_whitespace() || c.is_control()) {
+        return "remove the whitespace or control character".into();
+    }
+    match (kind, found) {
+        (K::Empty, _) => {
+            r#"name an image, e.g. "ubuntu" or "registry.example.com/team/app:v1""#.into()
+        }
+        (K::Scheme, _) => {
+            let rest = input.find("://").map_or(input, |i| &input[i + 3..]);
+            format!("drop the scheme and write {}", shown(rest)).into()
+        }
+        (K::InvalidDomain, Some('.')) => {
+            "remove the empty label (a leading, doubled or trailing '.')".into()
+        }
+        (K::InvalidDomain, Some('-')) => "a host label cannot start or end with '-'".into(),
+        (K::InvalidDomain, Some('[' | ']')) => {
+            r#"write an IPv6 host as a full address in brackets, e.g. "[::1]:5000/repo""#.into()
+        }
+        (K::InvalidDomain, Some(':')) => "write the host name before the ':'".into(),
+        (K::InvalidPort, Some('0'..='9')) => "use a port from 0 to 65535".into(),
+        (K::InvalidPort, None | Some('/')) => {
+            "write the port digits after the ':', or remove the ':'".into()
+        }
+        (K::InvalidPort, Some(_)) => {
+            r#"a port is digits only, e.g. "registry.example.com:5000/repo""#.into()
+        }
+        (K::InvalidPathComponent, None | Some('/' | ':' | '@')) => concat!(
+            "remove the empty path component (a leading, trailing or doubled '/'), ",
+            "or write the missing name"
+        )
+        .into(),
+        (K::InvalidPathComponent, Some('.' | '_' | '-')) => {
+            "a separator ('.', '_', '__' or dashes) must stand between two letters or digits".into()
+        }
+        (K::NameTooLong, _) => concat!(
+            "shorten the repository path (a Docker Hub name counts its implied ",
+            "\"library/\" prefix; the domain never counts)"
+        )
+        .into(),
+        (K::Uppercase, _) => {
+            format!("write it as {}", shown(&lowercase_path(input, position))).into()
+        }
+        (K::InvalidTag, None | Some('@')) => "write a tag after the ':', or remove the ':'".into(),
+        (K::InvalidTag, Some('.' | '-')) => "a tag cannot start with '.' or '-'".into(),
+        (K::InvalidTag, Some(c)) if c.is_ascii_alphanumeric() || c == '_' => {
+            format!("shorten the tag to {MAX_TAG_LEN} characters").into()
+        }
+        (K::InvalidDigest, Some('A'..='F')) => "write the hex digits in lowercase".into(),
+        (K::InvalidDigest, _) => {
+            r#"copy the digest as the registry printed it, e.g. "@sha256:" and 64 hex digits"#
+                .into()
+        }
+        (K::UnsupportedDigestAlgorithm, _) => "use a sha256, sha384 or sha512 digest".into(),
+        (K::HexIdentifierAsName, _) => {
+            "to pin an image by content write REPOSITORY@sha256:<these 64 hex digits>".into()
+        }
+        (_, Some(c)) => format!("remove or replace {c:?}").into(),
+        (_, None) => "complete the reference".into(),
+    }
+}
+
+/// The input with the repository path lowercased from `position` to the tag or digest.
+fn lowercase_path(input: &str, position: usize) -> String {
+    let Some(rest) = input.get(position..) else {
+        return input.to_owned();
+    };
+    let end = rest.find([':', '@']).map_or(input.len(), |i| position + i);
+    let mut fixed = String::with_capacity(input.len());
+    fixed.push_str(&input[..position]);
+    fixed.push_str(&input[position..end].to_ascii_lowercase());
+    fixed.push_str(&input[end..]);
+    fixed
+}
+
+/// `s` quoted with `{:?}` (so control characters are escaped), cut short when long.
+fn shown(s: &str) -> String {
+    if s.len() <= SHOWN_INPUT_MAX {
+        return format!("{s:?}");
+    }
+    let mut cut = SHOWN_INPUT_MAX;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{:?}... ({} bytes in all)", &s[..cut], s.len())
+}

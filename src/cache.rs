@@ -162,6 +162,28 @@ pub struct CachePolicy {
 impl CachePolicy {
     const DEFAULT_REFRESH_FRACTION: f64 = 0.5;
 
+    /// When a token fetched at `fetched_at` and expiring at `expires_at` is due for a refresh:
+    /// `refresh_fraction` of its lifetime after it was fetched.
+    pub fn refresh_point(&self, fetched_at: SystemTime, expires_at: SystemTime) -> SystemTime {
+        let lifetime = expires_at.duration_since(fetched_at).unwrap_or_default();
+        fetched_at + lifetime.mul_f64(self.refresh_fraction)
+    }
+
+    /// Whether such a token may be handed out at `now` without a refresh: before its refresh
+    /// point and before `expires_at - expiry_margin`. A token persisted by another process is
+    /// judged this way.
+    pub fn is_fresh(
+        &self,
+        fetched_at: SystemTime,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> bool {
+        let before_margin = expires_at
+            .checked_sub(self.expiry_margin)
+            .is_some_and(|stale_at| now < stale_at);
+        before_margin && now < self.refresh_point(fetched_at, expires_at)
+    }
+
     /// Sets [`refresh_fraction`](Self::refresh_fraction).
     ///
     /// The value is clamped into (0, 1] rather than rejected: above 1 means 1 (no refresh
@@ -539,11 +561,7 @@ where
             );
             return false;
         };
-        let lifetime = credential
-            .expires_at
-            .duration_since(now)
-            .unwrap_or_default();
-        let refresh_at = now + lifetime.mul_f64(self.policy.refresh_fraction);
+        let refresh_at = self.policy.refresh_point(now, credential.expires_at);
         slot.entry.store(Some(Arc::new(Entry {
             credential: credential.clone(),
             refresh_at,

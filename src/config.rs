@@ -205,7 +205,7 @@ impl RegistryConfig {
     /// Validates entries given in code: duplicate patterns are an error, a region that disagrees
     /// with a literal ECR host is a warning.
     pub fn from_entries(entries: Vec<RegistryEntry>) -> Result<Self, ConfigError> {
-        Self::validated(entries, "<entries>")
+        Self::validated(entries, "<entries>", "pattern")
     }
 
     /// Reads a `.toml` or `.json` file (either JSON shape), secrets included.
@@ -289,12 +289,16 @@ impl RegistryConfig {
     }
 
     fn from_value(value: Value, origin: &Origin) -> Result<Self, ConfigError> {
+        let mut pattern_field = "pattern";
         let entries = match value {
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| parse_export_entry(v, &origin.entry(i, v, "image_pattern")))
-                .collect::<Result<Vec<_>, _>>()?,
+            Value::Array(items) => {
+                pattern_field = "image_pattern";
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| parse_export_entry(v, &origin.entry(i, v, "image_pattern")))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
             Value::Object(mut top) => {
                 let list = top.remove("registry");
                 if let Some(key) = top.keys().next() {
@@ -330,21 +334,35 @@ impl RegistryConfig {
                 ))
             }
         };
-        let mut config = Self::validated(entries, &origin.name)?;
+        let mut config = Self::validated(entries, &origin.name, pattern_field)?;
         config.secrets_read = origin.read_secrets;
         Ok(config)
     }
 
-    fn validated(entries: Vec<RegistryEntry>, origin: &str) -> Result<Self, ConfigError> {
+    /// `pattern_field` names the pattern's field in errors: `pattern`, or `image_pattern` in the
+    /// platform's export.
+    fn validated(
+        entries: Vec<RegistryEntry>,
+        origin: &str,
+        pattern_field: &str,
+    ) -> Result<Self, ConfigError> {
+        // Patterns that read the same (host case, `host` vs `host/*`) serve the same images: the
+        // later entry could never win, so it is a duplicate too.
         let mut seen = std::collections::HashMap::new();
         for (i, e) in entries.iter().enumerate() {
-            if let Some(first) = seen.insert(e.pattern.as_str(), i) {
+            if let Some(first) = seen.insert(e.pattern.canonical(), i) {
+                let first_pattern = entries[first].pattern.as_str();
+                let same = if first_pattern == e.pattern.as_str() {
+                    String::new()
+                } else {
+                    format!(" ({first_pattern:?} serves the same images)")
+                };
                 return Err(ConfigError {
                     origin: origin.to_owned(),
                     entry: Some((i, e.pattern.as_str().to_owned())),
-                    field: Some("pattern".into()),
+                    field: Some(pattern_field.into()),
                     message: format!(
-                        "duplicates the pattern of registry[{first}]; merge the two entries or narrow one of them"
+                        "duplicates the pattern of registry[{first}]{same}; merge the two entries or narrow one of them"
                     ),
                 });
             }
@@ -531,8 +549,10 @@ impl EntryCtx<'_> {
         let text = match map.get(key) {
             None | Some(Value::Null) => return Err(self.error(&at, "is required")),
             Some(Value::String(s)) => s.clone(),
+            // Exactly one of `env` and `file`: checked before anything is read, so that
+            // `load_patterns` (which reads nothing) refuses the same shapes as `load`.
             Some(Value::Object(o))
-                if o.len() == 1 && !o.contains_key("env") && !o.contains_key("file") =>
+                if !(o.len() == 1 && (o.contains_key("env") || o.contains_key("file"))) =>
             {
                 return Err(self.error(
                     &at,

@@ -176,6 +176,22 @@ impl MatchPattern {
         self.port
     }
 
+    /// The pattern as it is read: host lowercased, a missing path written `*`. Two patterns with
+    /// the same key serve exactly the same images (`Example.com` and `example.com/*`).
+    pub(crate) fn canonical(&self) -> String {
+        let host = match &self.host {
+            HostPattern::Literal(h) => h.clone(),
+            HostPattern::Labels(labels) => labels.join("."),
+        };
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let path = match &self.path {
+            PathPattern::Any => "*",
+            PathPattern::Repository(text) | PathPattern::Exact(text) => text,
+            PathPattern::Glob { text, .. } => text,
+        };
+        format!("{host}{port}/{path}")
+    }
+
     pub(crate) fn host_pattern(&self) -> &HostPattern {
         &self.host
     }
@@ -520,7 +536,8 @@ impl Parser<'_> {
             };
             return Err(self.err(at + repo_end - 1, kind));
         }
-        if path.starts_with('/') {
+        // A leading `/` (`host//x`), or no repository before `:TAG` / `@DIGEST` (`host/:v1`).
+        if path.starts_with('/') || repo_end == 0 {
             return Err(self.err(at, PatternErrorKind::EmptyPathSegment));
         }
         let versioned = repo_end < path.len();
@@ -553,7 +570,9 @@ pub struct Candidate {
     pub pattern: String,
     /// How specific the pattern is.
     pub specificity: Specificity,
-    /// `"won: …"` for the winner, otherwise why it lost to the winner.
+    /// For the winner, the rule that decided against the runner-up (`"won over [1]: longer
+    /// literal path prefix (8 vs 0 characters)"`, or `"won: the only matching pattern"`);
+    /// for every other candidate, the rule on which it lost (`"lost to [1]: …"`).
     pub reason: String,
 }
 
@@ -607,6 +626,14 @@ where
             best = Some((p.specificity, index));
         }
     }
+    // The runner-up: the candidate that would have won without the winner. The rule on which
+    // the winner beats it is the rule that decided.
+    let mut runner_up: Option<(Specificity, usize)> = None;
+    for &(index, p) in &matched {
+        if best.is_some_and(|(_, w)| w != index) && beats(p.specificity, index, runner_up) {
+            runner_up = Some((p.specificity, index));
+        }
+    }
     let candidates = matched
         .iter()
         .map(|&(index, p)| Candidate {
@@ -614,8 +641,8 @@ where
             pattern: p.source.clone(),
             specificity: p.specificity,
             reason: match best {
-                Some((_, w)) if w == index => win_reason(p, matched.len()),
-                Some((ws, _)) => format!("lost: {}", p.specificity.reason_against(&ws)),
+                Some((_, w)) if w == index => win_reason(p.specificity, runner_up),
+                Some((ws, w)) => format!("lost to [{w}]: {}", p.specificity.reason_against(&ws)),
                 None => String::new(),
             },
         })
@@ -624,15 +651,34 @@ where
     Explanation { winner, candidates }
 }
 
-fn win_reason(p: &MatchPattern, matched: usize) -> String {
-    let s = p.specificity;
-    let summary = format!(
-        "{} wildcard host label(s), {} literal host characters, literal path prefix of {} characters",
-        s.wildcard_host_labels, s.literal_host_chars, s.literal_path_prefix
-    );
-    if matched == 1 {
-        format!("won: the only matching pattern ({summary})")
+/// Why the winner won: the first DESIGN.md rule on which it beats the runner-up.
+fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> String {
+    let Some((r, ri)) = runner_up else {
+        return "won: the only matching pattern".to_owned();
+    };
+    let w = winner;
+    let rule = if w.wildcard_host_labels != r.wildcard_host_labels {
+        format!(
+            "fewer wildcard host labels ({} vs {})",
+            w.wildcard_host_labels, r.wildcard_host_labels
+        )
+    } else if w.literal_host_chars != r.literal_host_chars {
+        format!(
+            "more literal host characters ({} vs {})",
+            w.literal_host_chars, r.literal_host_chars
+        )
+    } else if w.literal_path_prefix != r.literal_path_prefix {
+        format!(
+            "longer literal path prefix ({} vs {} characters)",
+            w.literal_path_prefix, r.literal_path_prefix
+        )
+    } else if w.literal_path_chars != r.literal_path_chars {
+        format!(
+            "more literal path characters ({} vs {})",
+            w.literal_path_chars, r.literal_path_chars
+        )
     } else {
-        format!("won: most specific ({summary})")
-    }
+        "equally specific, listed first".to_owned()
+    };
+    format!("won over [{ri}]: {rule}")
 }

@@ -71,12 +71,18 @@ pub struct ImageReference {
 
 impl ImageReference {
     /// Parses and normalises an image reference such as `registry.example.com:5000/team/app:v1`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReferenceError`] naming the first rule the input breaks and the byte where it does.
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
-        scan(input).map_err(|(position, kind)| ReferenceError {
-            input: input.to_owned(),
-            position,
-            kind,
-        })
+        scan(input)
+            .map(Parts::into_reference)
+            .map_err(|(position, kind)| ReferenceError {
+                input: input.to_owned(),
+                position,
+                kind,
+            })
     }
 
     /// The whole normalised reference: `docker.io/library/ubuntu:latest`.
@@ -208,7 +214,19 @@ struct DomainSpan {
     port: Option<u16>,
 }
 
-fn scan(input: &str) -> Result<ImageReference, Failure> {
+/// The checked parts of a reference, already normalised, borrowed from the input.
+struct Parts<'a> {
+    domain: &'a str,
+    host_end: usize,
+    port: Option<u16>,
+    prefix: &'static str,
+    path: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+}
+
+/// Checks every rule, left to right, so the first failure is the one reported.
+fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     use ReferenceErrorKind as K;
     let bytes = input.as_bytes();
     if input.is_empty() {
@@ -218,7 +236,7 @@ fn scan(input: &str) -> Result<ImageReference, Failure> {
     if bytes.len() == 64 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err((0, K::HexIdentifierAsName));
     }
-    if scheme_len(bytes).is_some() {
+    if has_scheme(bytes) {
         return Err((0, K::Scheme));
     }
 
@@ -246,14 +264,14 @@ fn scan(input: &str) -> Result<ImageReference, Failure> {
     };
     scan_path(bytes, path_start, name_end)?;
 
-    let (domain_str, host_end, port) = match &domain {
+    let (domain, host_end, port) = match domain {
         Some(d) if &input[..d.end] != LEGACY_DEFAULT_DOMAIN => {
             (&input[..d.end], d.host_end, d.port)
         }
         _ => (DEFAULT_DOMAIN, DEFAULT_DOMAIN.len(), None),
     };
     let path = &input[path_start..name_end];
-    let prefix = if domain_str == DEFAULT_DOMAIN && !path.contains('/') {
+    let prefix = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         OFFICIAL_PREFIX
     } else {
         ""
@@ -262,67 +280,75 @@ fn scan(input: &str) -> Result<ImageReference, Failure> {
         return Err((path_start + (MAX_PATH_LEN - prefix.len()), K::NameTooLong));
     }
 
-    let tag = match tag_colon {
-        Some(colon) => {
-            scan_tag(bytes, colon + 1, name_tag_end)?;
-            Some(&input[colon + 1..name_tag_end])
-        }
-        None => None,
-    };
-    let digest = match at {
-        Some(at) => {
-            scan_digest(input, at + 1)?;
-            Some(&input[at + 1..])
-        }
-        None => None,
-    };
-    let tag = if tag.is_none() && digest.is_none() {
-        Some(DEFAULT_TAG)
-    } else {
-        tag
-    };
-
-    let capacity = domain_str.len()
-        + 1
-        + prefix.len()
-        + path.len()
-        + tag.map_or(0, |t| t.len() + 1)
-        + digest.map_or(0, |d| d.len() + 1);
-    let mut full = String::with_capacity(capacity);
-    full.push_str(domain_str);
-    let domain_end = full.len();
-    full.push('/');
-    full.push_str(prefix);
-    full.push_str(path);
-    let name_end = full.len();
-    if let Some(tag) = tag {
-        full.push(':');
-        full.push_str(tag);
+    if let Some(colon) = tag_colon {
+        scan_tag(bytes, colon + 1, name_tag_end)?;
     }
-    let tag_end = full.len();
-    if let Some(digest) = digest {
-        full.push('@');
-        full.push_str(digest);
+    if let Some(at) = at {
+        scan_digest(input, at + 1)?;
     }
-    Ok(ImageReference {
-        full,
+    Ok(Parts {
+        domain,
         host_end,
-        domain_end,
-        name_end,
-        tag_end,
         port,
+        prefix,
+        path,
+        tag: tag_colon.map(|colon| &input[colon + 1..name_tag_end]),
+        digest: at.map(|at| &input[at + 1..]),
     })
 }
 
-/// The length of a leading `scheme://`, if the input starts with one.
-fn scheme_len(bytes: &[u8]) -> Option<usize> {
-    let colon = bytes.iter().position(|&b| b == b':')?;
+impl Parts<'_> {
+    /// Joins the parts into the one string an [`ImageReference`] keeps, adding `:latest` when
+    /// there is neither tag nor digest.
+    fn into_reference(self) -> ImageReference {
+        let tag = match (self.tag, self.digest) {
+            (None, None) => Some(DEFAULT_TAG),
+            (tag, _) => tag,
+        };
+        let capacity = self.domain.len()
+            + 1
+            + self.prefix.len()
+            + self.path.len()
+            + tag.map_or(0, |t| t.len() + 1)
+            + self.digest.map_or(0, |d| d.len() + 1);
+        let mut full = String::with_capacity(capacity);
+        full.push_str(self.domain);
+        let domain_end = full.len();
+        full.push('/');
+        full.push_str(self.prefix);
+        full.push_str(self.path);
+        let name_end = full.len();
+        if let Some(tag) = tag {
+            full.push(':');
+            full.push_str(tag);
+        }
+        let tag_end = full.len();
+        if let Some(digest) = self.digest {
+            full.push('@');
+            full.push_str(digest);
+        }
+        ImageReference {
+            full,
+            host_end: self.host_end,
+            domain_end,
+            name_end,
+            tag_end,
+            port: self.port,
+        }
+    }
+}
+
+/// Whether the input starts with `scheme://` (RFC 3986 scheme characters).
+fn has_scheme(bytes: &[u8]) -> bool {
+    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+        return false;
+    };
     let scheme = &bytes[..colon];
-    let well_formed = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+    scheme.first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
             .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    (well_formed && bytes[colon..].starts_with(b"://")).then_some(colon + 3)
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        && bytes[colon..].starts_with(b"://")
 }
 
 /// distribution's `splitDockerDomain` test: `localhost`, or a `.` or `:`, or an uppercase letter.

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::cache::{CachePolicy, Clock, SystemClock, TokenCache};
 use crate::config::{CredentialSource, RegistryConfig};
+use crate::disk_cache::DiskCache;
 use crate::index::PatternIndex;
 use crate::pattern::{self, Explanation, MatchPattern};
 use crate::provider::{
@@ -71,6 +72,7 @@ pub struct DefaultResolver {
     slots: Vec<Slot>,
     index: PatternIndex,
     cache: TokenCache<CacheKey>,
+    disk: Option<DiskCache>,
 }
 
 impl fmt::Debug for DefaultResolver {
@@ -129,8 +131,43 @@ impl RegistryResolver for DefaultResolver {
     async fn resolve(&self, image: &ImageReference) -> Result<RegistryCredential, Error> {
         let (key, provider) = self.route(image)?;
         self.cache
-            .get_or_fetch(&key, || async { provider.fetch(&key.target).await })
+            .get_or_fetch(&key, || self.fetch(&key, provider.as_ref()))
             .await
+    }
+}
+
+impl DefaultResolver {
+    /// A cache miss or refresh: from the disk cache when another process left a fresh token
+    /// there, otherwise from upstream, holding the key's file lock so that concurrent processes
+    /// make one upstream call between them.
+    async fn fetch(
+        &self,
+        key: &CacheKey,
+        provider: &dyn CredentialProvider,
+    ) -> Result<RegistryCredential, Error> {
+        let Some(disk) = &self.disk else {
+            return provider.fetch(&key.target).await;
+        };
+        let policy = self.cache.policy();
+        let fresh = |disk: &DiskCache| {
+            let now = self.cache.clock().now();
+            disk.load(key)
+                .filter(|s| policy.is_fresh(s.fetched_at, s.credential.expires_at, now))
+                .map(|s| s.credential)
+        };
+        if let Some(c) = fresh(disk) {
+            return Ok(c);
+        }
+        let _lock = disk.lock(key).await?;
+        if let Some(c) = fresh(disk) {
+            return Ok(c);
+        }
+        let fetched_at = self.cache.clock().now();
+        let credential = provider.fetch(&key.target).await?;
+        if let Err(e) = disk.save(key, &credential, fetched_at) {
+            tracing::warn!(error = %e, "could not write the disk token cache; going on without it");
+        }
+        Ok(credential)
     }
 }
 
@@ -140,6 +177,7 @@ pub struct DefaultResolverBuilder {
     aws: AwsOptions,
     policy: CachePolicy,
     clock: Arc<dyn Clock>,
+    disk: Option<DiskCache>,
 }
 
 impl Default for DefaultResolverBuilder {
@@ -149,6 +187,7 @@ impl Default for DefaultResolverBuilder {
             aws: AwsOptions::default(),
             policy: CachePolicy::default(),
             clock: Arc::new(SystemClock),
+            disk: None,
         }
     }
 }
@@ -170,6 +209,13 @@ impl DefaultResolverBuilder {
     /// Where time comes from; tests pass a [`ManualClock`](crate::cache::ManualClock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Also keep tokens on disk, for short-lived processes such as a docker credential helper
+    /// that runs once per pull.
+    pub fn disk_cache(mut self, disk: DiskCache) -> Self {
+        self.disk = Some(disk);
         self
     }
 
@@ -226,6 +272,7 @@ impl DefaultResolverBuilder {
             slots: self.slots,
             index,
             cache: TokenCache::new(self.policy, self.clock),
+            disk: self.disk,
         })
     }
 }

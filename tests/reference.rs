@@ -214,7 +214,7 @@ fn length_limits() {
                     image.repository().len(),
                     *len,
                     "repository length of {input:?}"
-                )
+                );
             }
             (Err(position), Err(e)) => {
                 assert_eq!(
@@ -251,7 +251,7 @@ fn invalid_references_name_the_rule_and_the_byte() {
     let h64 = hex(64);
     let digest_at = |hex_digits: &str| format!("foo@sha256:{hex_digits}");
     let cases: Vec<(String, K, usize)> = vec![
-        ("".into(), K::Empty, 0),
+        (String::new(), K::Empty, 0),
         (" ".into(), K::InvalidPathComponent, 0),
         (" ubuntu".into(), K::InvalidPathComponent, 0),
         ("ubuntu ".into(), K::InvalidPathComponent, 6),
@@ -376,7 +376,7 @@ fn error_messages_read_as_sentences() {
             r#"invalid image reference "foo/Bar": repository name must be lowercase (at byte 4, 'B'); write it as "foo/bar""#.to_owned(),
         ),
         (
-            "".into(),
+            String::new(),
             r#"invalid image reference "": the reference is empty (at byte 0); name an image, e.g. "ubuntu" or "registry.example.com/team/app:v1""#.into(),
         ),
         (

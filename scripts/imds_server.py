@@ -26,7 +26,8 @@ Serves what aws-config 1.13 ImdsCredentialsProvider asks for:
   GET /latest/meta-data/placement/region                 -> R (default us-east-1)
   anything else                                          -> 404
 Test hooks (no token needed, not counted):
-  GET  /_test/stats   -> {"<METHOD> <path>": count, ...} for every request so far
+  GET  /_test/stats   -> {"<path>": count, ...} for every request so far (any method,
+                         any status, 401s and 404s included; query strings dropped)
   POST /_test/reset   -> zero the counts
 One log line per request on stderr (method, path, status; never a token or key).
 SIGTERM or SIGINT -> exit 0. With --exit-on-stdin-eof it also exits when its
@@ -155,7 +156,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         log(f"{self.command} {self._path()} -> {status}")
 
     def _count(self):
-        self.state.count(f"{self.command} {self._path()}")
+        self.state.count(self._path())
 
     def do_PUT(self):
         self._drain()

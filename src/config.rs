@@ -39,6 +39,7 @@ use serde_json::{Map, Value};
 
 use crate::ecr::EcrHost;
 use crate::pattern::MatchPattern;
+use crate::scope::EntryScope;
 use crate::Error;
 
 /// One registry entry: which images it serves and where its credentials come from.
@@ -49,12 +50,24 @@ pub struct RegistryEntry {
     pub pattern: MatchPattern,
     /// Where the entry's credentials come from.
     pub source: CredentialSource,
+    /// Which requests may use it (organisation, environments); unrestricted by default.
+    pub scope: EntryScope,
 }
 
 impl RegistryEntry {
-    /// An entry from its parts.
+    /// An unrestricted entry from its parts.
     pub fn new(pattern: MatchPattern, source: CredentialSource) -> Self {
-        Self { pattern, source }
+        Self {
+            pattern,
+            source,
+            scope: EntryScope::default(),
+        }
+    }
+
+    /// Restricts the entry to `scope`.
+    pub fn with_scope(mut self, scope: EntryScope) -> Self {
+        self.scope = scope;
+        self
     }
 }
 
@@ -346,28 +359,30 @@ impl RegistryConfig {
         origin: &str,
         pattern_field: &str,
     ) -> Result<Self, ConfigError> {
-        // Patterns that read the same (host case, `host` vs `host/*`) serve the same images: the
-        // later entry could never win, so it is a duplicate too.
-        let mut seen = std::collections::HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if let Some(first) = seen.insert(e.pattern.canonical(), i) {
-                let first_pattern = entries[first].pattern.as_str();
-                let same = if first_pattern == e.pattern.as_str() {
-                    String::new()
-                } else {
-                    format!(" ({first_pattern:?} serves the same images)")
-                };
-                return Err(ConfigError {
-                    origin: origin.to_owned(),
-                    entry: Some((i, e.pattern.as_str().to_owned())),
-                    field: Some(pattern_field.into()),
-                    message: format!(
-                        "duplicates the pattern of registry[{first}]{same}; merge the two entries or narrow one of them"
-                    ),
-                });
-            }
+        if let Some((i, first)) = shadowed(entries.iter().map(|e| (&e.pattern, &e.scope))) {
+            let e = &entries[i];
+            let first_pattern = entries[first].pattern.as_str();
+            let same = if first_pattern == e.pattern.as_str() {
+                String::new()
+            } else {
+                format!(" ({first_pattern:?} serves the same images)")
+            };
+            let scoped = if entries[first].scope == e.scope {
+                String::new()
+            } else {
+                " and is listed first with a scope that covers this one's, so this entry would never be used".to_owned()
+            };
+            return Err(ConfigError {
+                origin: origin.to_owned(),
+                entry: Some((i, e.pattern.as_str().to_owned())),
+                field: Some(pattern_field.into()),
+                message: format!(
+                    "duplicates the pattern of registry[{first}]{same}{scoped}; merge the two entries, narrow one of them, or list the narrower scope first"
+                ),
+            });
         }
-        let warnings = region_warnings(&entries, origin);
+        let mut warnings = region_warnings(&entries, origin);
+        warnings.extend(owner_warning(&entries, origin));
         for w in &warnings {
             tracing::warn!("{w}");
         }
@@ -377,6 +392,55 @@ impl RegistryConfig {
             secrets_read: true,
         })
     }
+}
+
+/// The first entry that could never be chosen, and the earlier entry that shadows it: patterns
+/// that read the same (host case, `host` vs `host/*`) serve the same images, so a later entry
+/// whose scope an earlier one's covers never wins.
+pub(crate) fn shadowed<'a>(
+    entries: impl IntoIterator<Item = (&'a MatchPattern, &'a EntryScope)>,
+) -> Option<(usize, usize)> {
+    let mut by_pattern: std::collections::HashMap<String, Vec<(usize, &EntryScope)>> =
+        Default::default();
+    for (i, (pattern, scope)) in entries.into_iter().enumerate() {
+        let earlier = by_pattern.entry(pattern.canonical()).or_default();
+        if let Some(&(first, _)) = earlier.iter().find(|(_, s)| covers(s, scope)) {
+            return Some((i, first));
+        }
+        earlier.push((i, scope));
+    }
+    None
+}
+
+/// Whether every request `later` could serve, `earlier` could serve too.
+fn covers(earlier: &EntryScope, later: &EntryScope) -> bool {
+    let owner = earlier.owner.is_none() || earlier.owner == later.owner;
+    let environments = match (&earlier.environments, &later.environments) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => l.iter().all(|env| e.contains(env)),
+    };
+    owner && environments
+}
+
+/// Entries without an owner serve every organisation: in a file where other entries name their
+/// organisation, that is probably an oversight.
+fn owner_warning(entries: &[RegistryEntry], origin: &str) -> Option<ConfigWarning> {
+    entries
+        .iter()
+        .any(|e| e.scope.owner.is_some())
+        .then_some(())?;
+    let (i, e) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.scope.owner.is_none())?;
+    Some(ConfigWarning {
+        index: i,
+        message: format!(
+            "{origin}: registry[{i}] (pattern {:?}) has no owner while other entries name theirs, so it serves every organisation's jobs; set owner = \"ORG\" unless it is meant to be shared",
+            e.pattern.as_str()
+        ),
+    })
 }
 
 fn region_warnings(entries: &[RegistryEntry], origin: &str) -> Vec<ConfigWarning> {
@@ -647,7 +711,17 @@ pub(crate) fn is_region(s: &str) -> bool {
 /// `{ pattern, iam_user = {...} | instance_role = {...} }`
 fn parse_entry(v: &Value, cx: &EntryCtx<'_>) -> Result<RegistryEntry, ConfigError> {
     let map = cx.object(v, "registry")?;
-    cx.only_keys(map, &["pattern", "iam_user", "instance_role"], "")?;
+    cx.only_keys(
+        map,
+        &[
+            "pattern",
+            "iam_user",
+            "instance_role",
+            "owner",
+            "environments",
+        ],
+        "",
+    )?;
     let pattern = cx.pattern(map, "pattern")?;
     let source = match (map.get("iam_user"), map.get("instance_role")) {
         (Some(u), None) => {
@@ -677,13 +751,68 @@ fn parse_entry(v: &Value, cx: &EntryCtx<'_>) -> Result<RegistryEntry, ConfigErro
             ))
         }
     };
-    Ok(RegistryEntry { pattern, source })
+    Ok(RegistryEntry {
+        pattern,
+        source,
+        scope: scope(map, cx)?,
+    })
+}
+
+/// `owner = "ORG"` and `environments = ["ENV", ...]`, both optional.
+fn scope(map: &Map<String, Value>, cx: &EntryCtx<'_>) -> Result<EntryScope, ConfigError> {
+    let owner = cx.opt_string(map, "owner", "")?;
+    let environments = match map.get("environments") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Err(cx.error(
+                    "environments",
+                    "is an empty list, so no job could use the entry; remove it to allow every environment, or name the environments",
+                ));
+            }
+            let mut envs = Vec::with_capacity(items.len());
+            for (k, item) in items.iter().enumerate() {
+                match item.as_str().map(str::trim) {
+                    Some(env) if !env.is_empty() && item.as_str() == Some(env) => {
+                        envs.push(env.to_owned())
+                    }
+                    _ => {
+                        return Err(cx.error(
+                            &format!("environments[{k}]"),
+                            "must be a non-empty environment name without surrounding whitespace",
+                        ))
+                    }
+                }
+            }
+            Some(envs)
+        }
+        Some(_) => {
+            return Err(cx.error(
+                "environments",
+                "must be a list of environment names, e.g. [\"gpu-prod\"]",
+            ))
+        }
+    };
+    Ok(EntryScope {
+        owner,
+        environments,
+    })
 }
 
 /// The platform's export: `{"type", "image_pattern", "configuration"}`.
 fn parse_export_entry(v: &Value, cx: &EntryCtx<'_>) -> Result<RegistryEntry, ConfigError> {
     let map = cx.object(v, "entry")?;
-    cx.only_keys(map, &["type", "image_pattern", "configuration"], "")?;
+    cx.only_keys(
+        map,
+        &[
+            "type",
+            "image_pattern",
+            "configuration",
+            "owner",
+            "environments",
+        ],
+        "",
+    )?;
     let pattern = cx.pattern(map, "image_pattern")?;
     let kind = cx.string(map, "type", "")?;
     let conf = cx.object(
@@ -711,7 +840,11 @@ fn parse_export_entry(v: &Value, cx: &EntryCtx<'_>) -> Result<RegistryEntry, Con
             ))
         }
     };
-    Ok(RegistryEntry { pattern, source })
+    Ok(RegistryEntry {
+        pattern,
+        source,
+        scope: scope(map, cx)?,
+    })
 }
 
 fn iam_user(

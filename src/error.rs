@@ -32,6 +32,22 @@ pub enum Error {
         /// The normalised image reference.
         image: String,
     },
+    /// A personal project asked for a private registry's credentials.
+    #[error("private registries are restricted to organisation projects; personal projects have no access to private registries such as the one serving {image}: move the project into an organisation")]
+    PersonalProject {
+        /// The normalised image reference.
+        image: String,
+    },
+    /// Entries match the image, but none that this request may use.
+    #[error("no registry entry that {context} may use matches {image} ({ruled_out}); add an entry for this organisation or environment, or run the job where an entry allows it")]
+    OutOfScope {
+        /// The normalised image reference.
+        image: String,
+        /// Who asked.
+        context: String,
+        /// Each matching entry and why it was ruled out.
+        ruled_out: String,
+    },
     /// The principal is not allowed to perform an action it needs.
     #[error("{principal} is not allowed to perform {action}; grant it with this policy statement:\n{statement}")]
     AccessDenied {

@@ -54,7 +54,7 @@ use crate::pattern::{label_matches, HostPattern, MatchPattern, PathPattern, Spec
 use crate::reference::ImageReference;
 
 /// Groups with at most this many patterns are scanned; larger ones get a sorted prefix table.
-const SCAN_MAX: usize = 0;
+const SCAN_MAX: usize = 8;
 /// The wildcard trie's root: the place right of a host's last label.
 const ROOT: u32 = 0;
 
@@ -770,6 +770,18 @@ mod tests {
         });
         assert_eq!(got, Some(second));
         assert_eq!(seen, &ranked[..2]);
+    }
+
+    #[test]
+    fn equally_specific_wildcard_hosts_compare_paths() {
+        // `*.b` and `a.*` tie on the host, so the path decides across the two groups. In the
+        // `a.*` group `x/*` sorts before `y/*y` and ranks below the `*.b` match: only a
+        // pattern whose prefix fits the image may end the group's search early.
+        let (index, list) = index(&["*.b/y/*", "a.*/x/*", "a.*/y/*y"]);
+        let r = image("a.b/y/y");
+        assert_eq!(pattern::best_match(&list, &r), Some(2));
+        assert_eq!(index.best_match(&r), Some(2));
+        assert_eq!(index.best_match_by(&r, |i| i != 2), Some(0));
     }
 
     #[test]

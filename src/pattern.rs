@@ -563,6 +563,7 @@ impl Parser<'_> {
 
 /// One pattern that matched an image, with its place in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Candidate {
     /// The entry's position in the configuration, from 0.
     pub index: usize,
@@ -572,12 +573,16 @@ pub struct Candidate {
     pub specificity: Specificity,
     /// For the winner, the rule that decided against the runner-up (`"won over [1]: longer
     /// literal path prefix (8 vs 0 characters)"`, or `"won: the only matching pattern"`);
-    /// for every other candidate, the rule on which it lost (`"lost to [1]: …"`).
+    /// for every other candidate, the rule on which it lost (`"lost to [1]: …"`), or why it
+    /// was ruled out (`"ruled out: belongs to another organisation"`).
     pub reason: String,
+    /// The entry matched but may not serve this request (see [`explain_by`]).
+    pub ruled_out: bool,
 }
 
 /// The best-match decision for one image, with every candidate that matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Explanation {
     /// The winning entry's position in the configuration, if any pattern matched.
     pub winner: Option<usize>,
@@ -615,13 +620,26 @@ pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
 {
-    let matched: Vec<(usize, &MatchPattern)> = patterns
+    explain_by(patterns, image, |_| None)
+}
+
+/// Like [`explain`], with some entries ruled out: `rule_out(index)` returns why the entry may
+/// not serve this request (its scope, say), or `None`. A ruled-out entry whose pattern matched
+/// is listed among the candidates with that reason and never wins.
+pub fn explain_by<'a, I, F>(patterns: I, image: &ImageReference, mut rule_out: F) -> Explanation
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+    F: FnMut(usize) -> Option<String>,
+{
+    let matched: Vec<(usize, &MatchPattern, Option<String>)> = patterns
         .into_iter()
         .enumerate()
         .filter(|(_, p)| p.matches(image))
+        .map(|(i, p)| (i, p, rule_out(i)))
         .collect();
+    let permitted = || matched.iter().filter(|(_, _, out)| out.is_none());
     let mut best: Option<(Specificity, usize)> = None;
-    for &(index, p) in &matched {
+    for &(index, p, _) in permitted() {
         if beats(p.specificity, index, best) {
             best = Some((p.specificity, index));
         }
@@ -629,22 +647,26 @@ where
     // The runner-up: the candidate that would have won without the winner. The rule on which
     // the winner beats it is the rule that decided.
     let mut runner_up: Option<(Specificity, usize)> = None;
-    for &(index, p) in &matched {
+    for &(index, p, _) in permitted() {
         if best.is_some_and(|(_, w)| w != index) && beats(p.specificity, index, runner_up) {
             runner_up = Some((p.specificity, index));
         }
     }
     let candidates = matched
         .iter()
-        .map(|&(index, p)| Candidate {
-            index,
+        .map(|(index, p, out)| Candidate {
+            index: *index,
             pattern: p.source.clone(),
             specificity: p.specificity,
-            reason: match best {
-                Some((_, w)) if w == index => win_reason(p.specificity, runner_up),
-                Some((ws, w)) => format!("lost to [{w}]: {}", p.specificity.reason_against(&ws)),
-                None => String::new(),
+            reason: match (out, best) {
+                (Some(why), _) => format!("ruled out: {why}"),
+                (None, Some((_, w))) if w == *index => win_reason(p.specificity, runner_up),
+                (None, Some((ws, w))) => {
+                    format!("lost to [{w}]: {}", p.specificity.reason_against(&ws))
+                }
+                (None, None) => String::new(),
             },
+            ruled_out: out.is_some(),
         })
         .collect();
     let winner = best.map(|(_, i)| i);

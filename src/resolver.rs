@@ -14,18 +14,30 @@ use crate::cache::{CachePolicy, Clock, SystemClock, TokenCache};
 use crate::config::{CredentialSource, RegistryConfig};
 use crate::disk_cache::DiskCache;
 use crate::index::PatternIndex;
-use crate::pattern::{self, Explanation, MatchPattern};
+use crate::pattern::{self, Explanation, MatchPattern, PathPattern};
 use crate::provider::{
     AwsOptions, CredentialProvider, EcrTarget, IamUserProvider, InstanceRoleProvider,
 };
 use crate::reference::ImageReference;
+use crate::scope::{EntryScope, ResolveContext};
 use crate::{Error, RegistryCredential};
 
 /// Resolves an image reference to a registry credential.
 #[async_trait]
 pub trait RegistryResolver: Send + Sync {
-    /// The credential for `image`, from the best-matching registry entry.
-    async fn resolve(&self, image: &ImageReference) -> Result<RegistryCredential, Error>;
+    /// The credential for `image`, from the best-matching entry that `context` may use (see
+    /// [`scope`](crate::scope)).
+    async fn resolve_in(
+        &self,
+        context: &ResolveContext,
+        image: &ImageReference,
+    ) -> Result<RegistryCredential, Error>;
+
+    /// The credential for `image`, from the best-matching entry, with no scope applied: for
+    /// single-tenant embedders where every entry belongs to whoever asks.
+    async fn resolve(&self, image: &ImageReference) -> Result<RegistryCredential, Error> {
+        self.resolve_in(&ResolveContext::unscoped(), image).await
+    }
 
     /// Parses `image`, then resolves it.
     async fn resolve_str(&self, image: &str) -> Result<RegistryCredential, Error> {
@@ -48,6 +60,7 @@ pub struct CacheKey {
 struct Slot {
     pattern: MatchPattern,
     region: String,
+    scope: EntryScope,
     provider: Arc<dyn CredentialProvider>,
 }
 
@@ -90,11 +103,106 @@ impl DefaultResolver {
         DefaultResolverBuilder::default()
     }
 
-    /// The position of the entry that serves `image`, with its pattern.
+    /// The position of the entry that serves `image`, with its pattern, with no scope applied.
     pub fn select(&self, image: &ImageReference) -> Option<(usize, &MatchPattern)> {
         self.index
             .best_match(image)
             .map(|i| (i, &self.slots[i].pattern))
+    }
+
+    /// The position of the best entry for `image` that `context` may use, with its pattern.
+    ///
+    /// A personal project's context is an error: private registries are for organisation
+    /// projects. The index filters candidates by scope without allocating.
+    pub fn select_in(
+        &self,
+        context: &ResolveContext,
+        image: &ImageReference,
+    ) -> Result<Option<(usize, &MatchPattern)>, Error> {
+        if context.is_personal() {
+            return Err(Error::PersonalProject {
+                image: image.as_str().to_owned(),
+            });
+        }
+        Ok(self
+            .index
+            .best_match_by(image, |i| self.slots[i].scope.check(context).is_ok())
+            .map(|i| (i, &self.slots[i].pattern)))
+    }
+
+    /// Every entry whose pattern matches `image`, the winner among those `context` may use,
+    /// and why each candidate won, lost or was ruled out.
+    pub fn explain_in(&self, context: &ResolveContext, image: &ImageReference) -> Explanation {
+        pattern::explain_by(self.slots.iter().map(|s| &s.pattern), image, |i| {
+            self.slots[i]
+                .scope
+                .check(context)
+                .err()
+                .map(|d| d.to_string())
+        })
+    }
+
+    /// The entry that serves a registry when only its host is known, as in the docker credential
+    /// helper protocol, which names a registry and never an image.
+    ///
+    /// The candidates are the entries whose host and port fit `host`/`port`, whatever their
+    /// path. The best is chosen by the host half of the best-match rule (fewer wildcard host
+    /// labels, then more literal host characters), then an entry that serves the whole host (no
+    /// path, or `*`) over one that narrows by path, then the entry listed first. So with
+    /// `HOST/*` and `HOST/team/*` both configured, `HOST/*` serves; with only `HOST/team/*`, it
+    /// serves every image on the host, since the caller cannot tell images apart. No scope is
+    /// applied, as with [`select`](Self::select).
+    pub fn select_host(&self, host: &str, port: Option<u16>) -> Option<(usize, &MatchPattern)> {
+        let rank = |p: &MatchPattern| {
+            let s = p.specificity();
+            let whole_host = matches!(p.path_pattern(), PathPattern::Any);
+            (
+                std::cmp::Reverse(s.wildcard_host_labels),
+                s.literal_host_chars,
+                whole_host,
+            )
+        };
+        let mut best: Option<(usize, &MatchPattern)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let p = &slot.pattern;
+            if p.port() != port || !p.host_matches(host) {
+                continue;
+            }
+            if best.is_none_or(|(_, b)| rank(p) > rank(b)) {
+                best = Some((i, p));
+            }
+        }
+        best
+    }
+
+    /// The credential for the registry `HOST[:PORT]` (no scheme, no path), from the entry
+    /// [`select_host`](Self::select_host) picks, through the same caches as
+    /// [`resolve`](RegistryResolver::resolve).
+    pub async fn resolve_host(&self, registry: &str) -> Result<RegistryCredential, Error> {
+        // Any image on the registry gives its target: the account, region and endpoint variant
+        // come from the host alone.
+        let probe = ImageReference::parse(&format!("{registry}/x"))
+            .ok()
+            .filter(|image| image.domain().eq_ignore_ascii_case(registry))
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{registry:?} is not a registry host: expected HOST[:PORT], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
+                ))
+            })?;
+        let (i, _) = self
+            .select_host(probe.host(), probe.port())
+            .ok_or_else(|| Error::NoMatch {
+                image: registry.to_owned(),
+            })?;
+        let (key, provider) = self.route_to(i, &probe);
+        self.cache
+            .get_or_fetch(&key, || self.fetch(&key, provider.as_ref()))
+            .await
+    }
+
+    /// Every entry's pattern, in configuration order.
+    pub fn patterns(&self) -> &[MatchPattern] {
+        self.index.patterns()
     }
 
     /// Every entry whose pattern matches `image`, the winner, and why.
@@ -108,28 +216,64 @@ impl DefaultResolver {
         &self.cache
     }
 
-    /// The cache key and provider for `image`'s best entry.
+    /// The cache key and provider for `image`'s best entry that `context` may use.
     fn route(
         &self,
+        context: &ResolveContext,
         image: &ImageReference,
     ) -> Result<(CacheKey, &Arc<dyn CredentialProvider>), Error> {
-        let (i, _) = self.select(image).ok_or_else(|| Error::NoMatch {
-            image: image.as_str().to_owned(),
-        })?;
+        match self.select_in(context, image)? {
+            Some((i, _)) => Ok(self.route_to(i, image)),
+            None => Err(self.no_entry(context, image)),
+        }
+    }
+
+    /// No permitted entry: say which entries matched but were ruled out, if any.
+    fn no_entry(&self, context: &ResolveContext, image: &ImageReference) -> Error {
+        let ruled_out: Vec<String> = self
+            .explain_in(context, image)
+            .candidates
+            .into_iter()
+            .filter(|c| c.ruled_out)
+            .map(|c| format!("registry[{}] {}", c.index, c.reason))
+            .collect();
+        if ruled_out.is_empty() {
+            Error::NoMatch {
+                image: image.as_str().to_owned(),
+            }
+        } else {
+            Error::OutOfScope {
+                image: image.as_str().to_owned(),
+                context: context.to_string(),
+                ruled_out: ruled_out.join("; "),
+            }
+        }
+    }
+
+    /// The cache key and provider of entry `i` for `image`.
+    fn route_to(
+        &self,
+        i: usize,
+        image: &ImageReference,
+    ) -> (CacheKey, &Arc<dyn CredentialProvider>) {
         let slot = &self.slots[i];
         let target = EcrTarget::for_image(image, &slot.region);
         let key = CacheKey {
             identity: slot.provider.identity(),
             target,
         };
-        Ok((key, &slot.provider))
+        (key, &slot.provider)
     }
 }
 
 #[async_trait]
 impl RegistryResolver for DefaultResolver {
-    async fn resolve(&self, image: &ImageReference) -> Result<RegistryCredential, Error> {
-        let (key, provider) = self.route(image)?;
+    async fn resolve_in(
+        &self,
+        context: &ResolveContext,
+        image: &ImageReference,
+    ) -> Result<RegistryCredential, Error> {
+        let (key, provider) = self.route(context, image)?;
         self.cache
             .get_or_fetch(&key, || self.fetch(&key, provider.as_ref()))
             .await
@@ -158,7 +302,7 @@ impl DefaultResolver {
         if let Some(c) = fresh(disk) {
             return Ok(c);
         }
-        let _lock = disk.lock(key).await?;
+        let _lock = disk.lock(key).await;
         if let Some(c) = fresh(disk) {
             return Ok(c);
         }
@@ -235,7 +379,12 @@ impl DefaultResolverBuilder {
                     Arc::new(InstanceRoleProvider::from_config(r, self.aws.clone())?)
                 }
             };
-            self = self.entry(e.pattern.clone(), e.source.region(), provider);
+            self = self.scoped_entry(
+                e.pattern.clone(),
+                e.source.region(),
+                e.scope.clone(),
+                provider,
+            );
         }
         Ok(self)
     }
@@ -243,29 +392,41 @@ impl DefaultResolverBuilder {
     /// Adds one entry with any provider, an embedder's own included. `region` is used for
     /// images whose host is not an ECR hostname.
     pub fn entry(
+        self,
+        pattern: MatchPattern,
+        region: impl Into<String>,
+        provider: Arc<dyn CredentialProvider>,
+    ) -> Self {
+        self.scoped_entry(pattern, region, EntryScope::default(), provider)
+    }
+
+    /// Adds one entry that only requests within `scope` may use.
+    pub fn scoped_entry(
         mut self,
         pattern: MatchPattern,
         region: impl Into<String>,
+        scope: EntryScope,
         provider: Arc<dyn CredentialProvider>,
     ) -> Self {
         self.slots.push(Slot {
             pattern,
             region: region.into(),
+            scope,
             provider,
         });
         self
     }
 
-    /// The resolver; fails when two entries have the same pattern.
+    /// The resolver; fails when an entry could never be used (an earlier entry has the same
+    /// pattern and a scope that covers it).
     pub fn build(self) -> Result<DefaultResolver, Error> {
-        let mut seen = std::collections::HashMap::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(first) = seen.insert(s.pattern.as_str(), i) {
-                return Err(Error::Builder(format!(
-                    "entries {first} and {i} have the same pattern {:?}; merge them or narrow one",
-                    s.pattern.as_str()
-                )));
-            }
+        if let Some((i, first)) =
+            crate::config::shadowed(self.slots.iter().map(|s| (&s.pattern, &s.scope)))
+        {
+            return Err(Error::Builder(format!(
+                "entry {i} ({:?}) could never be used: entry {first} has the same pattern and a scope that covers it; merge them, narrow one, or add the narrower scope first",
+                self.slots[i].pattern.as_str()
+            )));
         }
         let index = PatternIndex::new(self.slots.iter().map(|s| s.pattern.clone()));
         Ok(DefaultResolver {

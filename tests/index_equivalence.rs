@@ -42,6 +42,9 @@ fn hot_host() -> impl Strategy<Value = String> {
 fn pattern_host() -> impl Strategy<Value = String> {
     prop_oneof![
         6 => hot_host(),
+        // Wildcard hosts that match the hot host, several with equal host specificity.
+        4 => select(&["*.b", "a.*", "*.B", "A.*", "*.*", "a*.b", "*a.b", "a.b*"][..])
+            .prop_map(str::to_owned),
         1 => Just("docker.io".to_owned()),
         2 => prop::collection::vec(literal_label(), 1..=3).prop_map(|l| l.join(".")),
         // Mostly two labels, like the hot host, so that wildcard hosts match often.

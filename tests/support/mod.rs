@@ -2,6 +2,8 @@
 //! and the IMDSv2 test server. Nothing here mocks AWS: every call goes to moto on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,42 @@
+//! `docker-credential-registry-auth`: the docker credential helper protocol over the
+//! `registry_auth` library. All the logic is in [`registry_auth::docker_helper`].
+//!
+//! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin.
+//! Diagnostics go to stderr; `REGISTRY_AUTH_LOG` sets their level (default `warn`).
+
+use std::process::ExitCode;
+
+use registry_auth::docker_helper::Helper;
+
+fn main() -> ExitCode {
+    init_tracing();
+    let action = std::env::args().nth(1).unwrap_or_default();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("docker-credential-registry-auth: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(Helper::from_env().run(
+        &action,
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        std::io::stderr().lock(),
+    ));
+    ExitCode::from(code)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRY_AUTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,214 @@
+//! Who is asking: the scope of an entry, and the context of a resolve.
+//!
+//! The seed's two rules: private registries are for **organisation** projects (personal projects
+//! have no access to them), and a dedicated role can be **restricted to some environments**
+//! (worker pools). A resolver that ignored who is asking would be a confused deputy, lending one
+//! organisation's credentials to another's job; so an entry carries an [`EntryScope`] and a
+//! resolve may carry a [`ResolveContext`]. Scope rules apply *before* best match: an entry the
+//! context may not use is never a candidate, and the next best permitted entry serves instead.
+//!
+//! ```
+//! use registry_auth::scope::{EntryScope, ResolveContext, ScopeDenial};
+//!
+//! let gpu_only = EntryScope::new()
+//!     .with_owner("acme")
+//!     .with_environments(["gpu-prod"]);
+//!
+//! let job = ResolveContext::organization("acme").with_environment("gpu-prod");
+//! assert!(gpu_only.check(&job).is_ok());
+//!
+//! let other = ResolveContext::organization("acme").with_environment("cpu-dev");
+//! assert!(matches!(gpu_only.check(&other), Err(ScopeDenial::Environment { .. })));
+//!
+//! let personal = ResolveContext::personal("alice");
+//! assert_eq!(gpu_only.check(&personal), Err(ScopeDenial::PersonalProject));
+//!
+//! // A context-free resolve (single-tenant embedders) applies no scope at all.
+//! assert!(gpu_only.check(&ResolveContext::unscoped()).is_ok());
+//! ```
+
+use std::fmt;
+
+/// Which requests an entry may serve.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EntryScope {
+    /// The organisation the entry belongs to. `None`: any organisation's jobs may use it (a
+    /// single-tenant configuration; a file mixing owned and ownerless entries gets a warning).
+    pub owner: Option<String>,
+    /// The environments (worker pools) it may be used in. `None`: all of them.
+    pub environments: Option<Vec<String>>,
+}
+
+impl EntryScope {
+    /// No restriction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Belongs to organisation `owner`.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// May be used only in these environments.
+    pub fn with_environments<S: Into<String>>(
+        mut self,
+        environments: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.environments = Some(environments.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether a request in `context` may use the entry, and if not, why.
+    ///
+    /// Allocates nothing on the way to `Ok`; the resolver calls it for each candidate.
+    pub fn check(&self, context: &ResolveContext) -> Result<(), ScopeDenial> {
+        match &context.asker {
+            Asker::Unscoped => Ok(()),
+            Asker::Personal { .. } => Err(ScopeDenial::PersonalProject),
+            Asker::Organization { name, environment } => {
+                if self.owner.as_ref().is_some_and(|owner| owner != name) {
+                    return Err(ScopeDenial::OtherOrganization);
+                }
+                match (&self.environments, environment) {
+                    (None, _) => Ok(()),
+                    (Some(allowed), Some(env)) if allowed.iter().any(|a| a == env) => Ok(()),
+                    (Some(allowed), env) => Err(ScopeDenial::Environment {
+                        environment: env.clone(),
+                        allowed: allowed.clone(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Who is asking for a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResolveContext {
+    asker: Asker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Asker {
+    Unscoped,
+    Organization {
+        name: String,
+        environment: Option<String>,
+    },
+    Personal {
+        account: String,
+    },
+}
+
+impl ResolveContext {
+    /// No scope at all: every entry may serve. For single-tenant embedders, and what
+    /// [`RegistryResolver::resolve`](crate::resolver::RegistryResolver::resolve) uses.
+    pub fn unscoped() -> Self {
+        Self {
+            asker: Asker::Unscoped,
+        }
+    }
+
+    /// A job of organisation `name`'s project.
+    pub fn organization(name: impl Into<String>) -> Self {
+        Self {
+            asker: Asker::Organization {
+                name: name.into(),
+                environment: None,
+            },
+        }
+    }
+
+    /// A job of a personal project: private registries are never served to it.
+    pub fn personal(account: impl Into<String>) -> Self {
+        Self {
+            asker: Asker::Personal {
+                account: account.into(),
+            },
+        }
+    }
+
+    /// The environment (worker pool) the job runs in. Without one, entries restricted to
+    /// environments are ruled out. Ignored for unscoped and personal contexts.
+    pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
+        if let Asker::Organization { environment: e, .. } = &mut self.asker {
+            *e = Some(environment.into());
+        }
+        self
+    }
+
+    /// Whether this is a personal project's request.
+    pub fn is_personal(&self) -> bool {
+        matches!(self.asker, Asker::Personal { .. })
+    }
+
+    /// Whether scope rules apply at all.
+    pub fn is_scoped(&self) -> bool {
+        !matches!(self.asker, Asker::Unscoped)
+    }
+}
+
+impl Default for ResolveContext {
+    fn default() -> Self {
+        Self::unscoped()
+    }
+}
+
+impl fmt::Display for ResolveContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.asker {
+            Asker::Unscoped => f.write_str("an unscoped request"),
+            Asker::Personal { account } => write!(f, "personal project of {account}"),
+            Asker::Organization {
+                name,
+                environment: None,
+            } => write!(f, "organisation {name}"),
+            Asker::Organization {
+                name,
+                environment: Some(env),
+            } => write!(f, "organisation {name}, environment {env}"),
+        }
+    }
+}
+
+/// Why an entry may not serve a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeDenial {
+    /// Personal projects have no private registries.
+    PersonalProject,
+    /// The entry belongs to another organisation.
+    OtherOrganization,
+    /// The entry is restricted to environments that leave this one out.
+    Environment {
+        /// The request's environment, if it named one.
+        environment: Option<String>,
+        /// The entry's environments.
+        allowed: Vec<String>,
+    },
+}
+
+impl fmt::Display for ScopeDenial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScopeDenial::PersonalProject => {
+                f.write_str("personal projects have no private registries")
+            }
+            ScopeDenial::OtherOrganization => f.write_str("belongs to another organisation"),
+            ScopeDenial::Environment {
+                environment,
+                allowed,
+            } => {
+                match environment {
+                    Some(env) => write!(f, "environment {env} not in [")?,
+                    None => f.write_str("the request names no environment; the entry is for [")?,
+                }
+                f.write_str(&allowed.join(", "))?;
+                f.write_str("]")
+            }
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Checking a `valohai.yaml` against the registry entries: which entry serves each image.
+//!
+//! A `valohai.yaml` is a YAML list of items; `- step:` and `- endpoint:` items name an `image`,
+//! other items (`- pipeline:`, ...) are ignored. Every image is looked up among the entries'
+//! patterns: an image on a private ECR host that no entry serves is an error (the pull would
+//! fail for want of credentials); any other image without an entry is listed as public, pulled
+//! without credentials.
+//!
+//! ```
+//! use registry_auth::pattern::MatchPattern;
+//! use registry_auth::valohai::{ValohaiFile, Verdict};
+//!
+//! let file = ValohaiFile::parse(
+//!     "- step:\n    name: train\n    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0\n    command:\n      - python train.py\n",
+//!     "valohai.yaml",
+//! )?;
+//! let patterns = [MatchPattern::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/*")?];
+//! let report = file.check(&patterns);
+//! assert!(report.passed());
+//! assert_eq!(report.rows[0].line, 3);
+//! assert!(matches!(report.rows[0].verdict, Verdict::Served { index: 0, .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! YAML is read with `serde-saphyr` (pure Rust, panic-free, budgets against alias bombs), which
+//! gives line and column for errors and values.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use serde_saphyr::Spanned;
+
+use crate::ecr::EcrHost;
+use crate::pattern::{self, MatchPattern};
+use crate::reference::ImageReference;
+
+/// Which kind of item names an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A `- step:` item.
+    Step,
+    /// A `- endpoint:` item.
+    Endpoint,
+}
+
+impl Kind {
+    /// `step` or `endpoint`, as in the file.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::Step => "step",
+            Kind::Endpoint => "endpoint",
+        }
+    }
+}
+
+/// One step or endpoint and the image it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImageUse {
+    /// Step or endpoint.
+    pub kind: Kind,
+    /// The item's `name`, or `#N` (its position from 1) when it has none.
+    pub name: String,
+    /// The line of the `image` value (of the item when it has no image), from 1.
+    pub line: u32,
+    /// The image as written, or what is wrong with the `image` key.
+    pub image: Result<String, String>,
+}
+
+/// A parsed `valohai.yaml`: every step's and endpoint's image, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValohaiFile {
+    origin: String,
+    uses: Vec<ImageUse>,
+}
+
+impl ValohaiFile {
+    /// Reads and parses a file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ValohaiError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ValohaiError {
+            origin: origin.clone(),
+            line: None,
+            column: None,
+            item: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, &origin)
+    }
+
+    /// Parses YAML text; `origin` names it in errors and reports.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ValohaiError> {
+        let items: Vec<Spanned<Item>> = serde_saphyr::from_str(text).map_err(|e| {
+            let location = e.location().filter(|l| l.line() > 0);
+            let line = location.map(|l| l.line() as u32);
+            let mut message = e.without_snippet().to_string();
+            if let Some(l) = location {
+                let suffix = format!(" at line {}, column {}", l.line(), l.column());
+                if let Some(stripped) = message.strip_suffix(&suffix) {
+                    message = stripped.to_owned();
+                }
+            }
+            if message.contains("sequence start") {
+                message.push_str(
+                    " (a valohai.yaml is a list of `- step:`, `- endpoint:` and `- pipeline:` items)",
+                );
+            }
+            ValohaiError {
+                origin: origin.to_owned(),
+                line,
+                column: location.map(|l| l.column() as u32),
+                item: line.and_then(|l| enclosing_item(text, l)),
+                message,
+            }
+        })?;
+        let mut uses = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let item_line = item.referenced.line() as u32;
+            let Item { step, endpoint } = item.value;
+            for (kind, exec) in [(Kind::Step, step), (Kind::Endpoint, endpoint)] {
+                if let Some(exec) = exec {
+                    uses.push(exec_use(kind, i, item_line, exec));
+                }
+            }
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            uses,
+        })
+    }
+
+    /// Every step's and endpoint's image, in file order.
+    pub fn images(&self) -> &[ImageUse] {
+        &self.uses
+    }
+
+    /// Which of `patterns` (in configuration order) serves each image.
+    pub fn check(&self, patterns: &[MatchPattern]) -> CheckReport {
+        let rows = self
+            .uses
+            .iter()
+            .map(|u| {
+                let (normalized, verdict) = judge(&u.image, patterns);
+                CheckRow {
+                    kind: u.kind,
+                    name: u.name.clone(),
+                    line: u.line,
+                    image: u.image.clone().unwrap_or_default(),
+                    normalized,
+                    verdict,
+                }
+            })
+            .collect();
+        CheckReport {
+            origin: self.origin.clone(),
+            rows,
+        }
+    }
+}
+
+fn exec_use(kind: Kind, index: usize, item_line: u32, exec: Spanned<Exec>) -> ImageUse {
+    let line = exec.referenced.line() as u32;
+    let name = match exec.value.name.map(|n| n.value) {
+        Some(Loose::Text(n)) if !n.trim().is_empty() => n,
+        _ => format!("#{}", index + 1),
+    };
+    let (line, image) = match exec.value.image {
+        Some(Spanned {
+            value: Loose::Text(image),
+            referenced,
+            ..
+        }) => (referenced.line() as u32, Ok(image)),
+        Some(Spanned {
+            value: Loose::Other(what),
+            referenced,
+            ..
+        }) => (
+            referenced.line() as u32,
+            Err(format!(
+                "`image` is {what}; write the image name as a string"
+            )),
+        ),
+        None => (
+            line.max(item_line),
+            Err(format!("the {} has no `image`", kind.as_str())),
+        ),
+    };
+    ImageUse {
+        kind,
+        name,
+        line,
+        image,
+    }
+}
+
+/// The entry that serves an image, or why none needs to.
+fn judge(image: &Result<String, String>, patterns: &[MatchPattern]) -> (Option<String>, Verdict) {
+    let text = match image {
+        Ok(t) => t,
+        Err(why) => return (None, Verdict::Invalid(why.clone())),
+    };
+    let reference = match ImageReference::parse(text.trim()) {
+        Ok(r) => r,
+        Err(e) => return (None, Verdict::Invalid(e.to_string())),
+    };
+    let normalized = Some(reference.as_str().to_owned());
+    let verdict = match pattern::best_match(patterns, &reference) {
+        Some(index) => Verdict::Served {
+            index,
+            pattern: patterns[index].as_str().to_owned(),
+        },
+        None => match EcrHost::parse(reference.domain()) {
+            Some(h) if !h.is_public() => Verdict::Unserved,
+            _ => Verdict::Public,
+        },
+    };
+    (normalized, verdict)
+}
+
+/// What the check found for one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// An entry serves it.
+    Served {
+        /// The entry's position in the configuration, from 0.
+        index: usize,
+        /// The entry's pattern as written.
+        pattern: String,
+    },
+    /// No entry serves it and it is not on a private ECR host: pulled without credentials.
+    Public,
+    /// A private ECR image that no entry serves: the pull would fail.
+    Unserved,
+    /// The image is missing or not a valid reference.
+    Invalid(String),
+}
+
+impl Verdict {
+    /// Whether the pull can go ahead (served or public).
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Verdict::Served { .. } | Verdict::Public)
+    }
+
+    fn status(&self) -> &'static str {
+        match self {
+            Verdict::Served { .. } => "served",
+            Verdict::Public => "public",
+            Verdict::Unserved => "unserved",
+            Verdict::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// One image of the file and its verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckRow {
+    /// Step or endpoint.
+    pub kind: Kind,
+    /// The step's or endpoint's name.
+    pub name: String,
+    /// The line of the image in the file, from 1.
+    pub line: u32,
+    /// The image as written (empty when missing).
+    pub image: String,
+    /// The normalised reference, when the image parses.
+    pub normalized: Option<String>,
+    /// What the check found.
+    pub verdict: Verdict,
+}
+
+/// The result of [`ValohaiFile::check`]; `Display` is the CLI's text output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The file's name, as given.
+    pub origin: String,
+    /// One row per step or endpoint, in file order.
+    pub rows: Vec<CheckRow>,
+}
+
+impl CheckReport {
+    /// True when every image is served by an entry or is public.
+    pub fn passed(&self) -> bool {
+        self.rows.iter().all(|r| r.verdict.is_ok())
+    }
+
+    /// One JSON object: `{"file", "passed", "images": [{kind, name, line, image, normalized,
+    /// status, entry, message}]}`.
+    pub fn to_json(&self) -> Value {
+        let images: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                let entry = match &r.verdict {
+                    Verdict::Served { index, pattern } => {
+                        json!({ "index": index, "pattern": pattern })
+                    }
+                    _ => Value::Null,
+                };
+                json!({
+                    "kind": r.kind.as_str(),
+                    "name": r.name,
+                    "line": r.line,
+                    "image": r.image,
+                    "normalized": r.normalized,
+                    "status": r.verdict.status(),
+                    "entry": entry,
+                    "message": row_message(r),
+                })
+            })
+            .collect();
+        json!({ "file": self.origin, "passed": self.passed(), "images": images })
+    }
+}
+
+fn row_message(r: &CheckRow) -> String {
+    match &r.verdict {
+        Verdict::Served { index, pattern } => format!("served by entry [{index}] {pattern}"),
+        Verdict::Public => {
+            "no entry: not a private ECR image, pulled without credentials".to_owned()
+        }
+        Verdict::Unserved => format!(
+            "no entry serves this private ECR image; add an entry whose pattern covers {}",
+            r.normalized.as_deref().unwrap_or(&r.image)
+        ),
+        Verdict::Invalid(why) => why.clone(),
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.rows {
+            let mark = if r.verdict.is_ok() { "ok   " } else { "ERROR" };
+            writeln!(
+                f,
+                "{mark} {}:{}: {} {:?}: {}",
+                self.origin,
+                r.line,
+                r.kind.as_str(),
+                r.name,
+                if r.image.is_empty() { "-" } else { &r.image }
+            )?;
+            writeln!(f, "        {}", row_message(r))?;
+        }
+        let count = |s: &str| self.rows.iter().filter(|r| r.verdict.status() == s).count();
+        write!(
+            f,
+            "{} image(s): {} served, {} public, {} unserved, {} invalid",
+            self.rows.len(),
+            count("served"),
+            count("public"),
+            count("unserved"),
+            count("invalid"),
+        )
+    }
+}
+
+/// A `valohai.yaml` that cannot be read: the file, where, in which step, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValohaiError {
+    origin: String,
+    line: Option<u32>,
+    column: Option<u32>,
+    item: Option<String>,
+    message: String,
+}
+
+impl ValohaiError {
+    /// The line of the problem, from 1, when the YAML parser gave one.
+    pub fn line(&self) -> Option<u32> {
+        self.line
+    }
+
+    /// The step or endpoint the problem is in, as `step "train"`, when known.
+    pub fn item(&self) -> Option<&str> {
+        self.item.as_deref()
+    }
+}
+
+impl fmt::Display for ValohaiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if let Some(item) = &self.item {
+            write!(f, "in {item}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ValohaiError {}
+
+/// The `- step:` / `- endpoint:` item around `line`, found in the text, for errors where the
+/// YAML could not be read into items: `step "train"`.
+fn enclosing_item(text: &str, line: u32) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let upto = (line as usize).min(lines.len());
+    let (start, kind) = (0..upto).rev().find_map(|i| {
+        let t = lines[i].trim_start().strip_prefix('-')?.trim_start();
+        ["step", "endpoint"]
+            .into_iter()
+            .find(|k| t.strip_prefix(k).is_some_and(|r| r.starts_with(':')))
+            .map(|k| (i, k))
+    })?;
+    let name = lines[start..]
+        .iter()
+        .enumerate()
+        .take_while(|(n, l)| *n == 0 || !l.trim_start().starts_with("- ") || l.starts_with(' '))
+        .find_map(|(_, l)| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            let t = t
+                .strip_prefix(kind)
+                .and_then(|r| r.strip_prefix(':'))
+                .unwrap_or(t);
+            t.trim_start().strip_prefix("name:").map(str::trim)
+        })
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_matches(['"', '\'']).to_owned());
+    Some(match name {
+        Some(n) => format!("{kind} {n:?}"),
+        None => format!("the {kind} starting at line {}", start + 1),
+    })
+}
+
+/// One list item; keys other than `step` and `endpoint` are ignored.
+#[derive(Deserialize)]
+struct Item {
+    step: Option<Spanned<Exec>>,
+    endpoint: Option<Spanned<Exec>>,
+}
+
+/// The keys of a step or endpoint this check reads; the rest are ignored.
+#[derive(Deserialize)]
+struct Exec {
+    name: Option<Spanned<Loose>>,
+    image: Option<Spanned<Loose>>,
+}
+
+/// Any YAML value: a scalar as text, anything else by what it is, so that a wrong value
+/// becomes a finding on its step rather than a parse error.
+enum Loose {
+    Text(String),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Other("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
+        Ok(Loose::Text(v.to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Other("empty"))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+        Ok(Loose::Other("empty"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("a list"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Loose, A::Error> {
+        while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("a mapping"))
+    }
+}

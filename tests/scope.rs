@@ -1,0 +1,477 @@
+//! Entry scopes: organisation-only entries and environment-restricted roles, applied before
+//! best match (issue: scopes). A table of contexts × entries × images, the seed's two options side
+//! by side against the emulator, and `explain` showing why entries were ruled out.
+
+mod support;
+
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use registry_auth::config::{AssumeRole, RegistryConfig};
+use registry_auth::provider::{AwsOptions, IamUserProvider, InstanceRoleProvider};
+use registry_auth::reference::ImageReference;
+use registry_auth::resolver::{DefaultResolver, RegistryResolver};
+use registry_auth::scope::{EntryScope, ResolveContext};
+use registry_auth::Error;
+use support::{allow, seed_policy, trust_policy, unique, Counting, Emulator, ImdsServer};
+
+const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+
+/// Entries of two organisations; `acme` has an open IAM user, a dedicated role for gpu-prod
+/// listed first with the same pattern, and a narrowed repository for cpu-dev only.
+const CONFIG: &str = r#"
+[[registry]]
+pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/*"
+owner = "acme"
+environments = ["gpu-prod"]
+instance_role = { role_name = "ValohaiWorkerRole", region = "us-east-1", assume_role_arn = "arn:aws:iam::123456789012:role/gpu-prod-pull" }
+
+[[registry]]
+pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/*"
+owner = "acme"
+iam_user = { access_key_id = "AKIAACMEACMEACMEACME", secret_access_key = "acme-secret", region = "us-east-1" }
+
+[[registry]]
+pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/research/*"
+owner = "acme"
+environments = ["cpu-dev"]
+iam_user = { access_key_id = "AKIARESEARCHRESEARCH", secret_access_key = "research-secret", region = "us-east-1" }
+
+[[registry]]
+pattern = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/*"
+owner = "globex"
+iam_user = { access_key_id = "AKIAGLOBEXGLOBEXGLOB", secret_access_key = "globex-secret", region = "eu-west-1" }
+"#;
+
+fn resolver() -> DefaultResolver {
+    let config = RegistryConfig::from_toml_str(CONFIG, "scopes.toml").unwrap();
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+    DefaultResolver::builder()
+        .config(&config)
+        .unwrap()
+        .build()
+        .unwrap()
+}
+
+enum Want {
+    Entry(usize),
+    NoMatch,
+    OutOfScope(&'static str),
+    Personal,
+}
+
+#[test]
+fn contexts_entries_and_images() {
+    let acme = || ResolveContext::organization("acme");
+    let cases: Vec<(&str, ResolveContext, String, Want)> = vec![
+        (
+            "gpu job gets the dedicated role",
+            acme().with_environment("gpu-prod"),
+            format!("{ECR}/app:v1"),
+            Want::Entry(0),
+        ),
+        (
+            "cpu job falls to the open IAM user",
+            acme().with_environment("cpu-dev"),
+            format!("{ECR}/app:v1"),
+            Want::Entry(1),
+        ),
+        (
+            "no environment: the open entry",
+            acme(),
+            format!("{ECR}/app:v1"),
+            Want::Entry(1),
+        ),
+        (
+            "cpu job gets the narrowed research entry",
+            acme().with_environment("cpu-dev"),
+            format!("{ECR}/research/x:v1"),
+            Want::Entry(2),
+        ),
+        (
+            "gpu job: research entry ruled out, dedicated role next",
+            acme().with_environment("gpu-prod"),
+            format!("{ECR}/research/x:v1"),
+            Want::Entry(0),
+        ),
+        (
+            "other env: research ruled out, open IAM user next",
+            acme().with_environment("staging"),
+            format!("{ECR}/research/x:v1"),
+            Want::Entry(1),
+        ),
+        (
+            "acme never gets globex's entry",
+            acme().with_environment("gpu-prod"),
+            "210987654321.dkr.ecr.eu-west-1.amazonaws.com/app".into(),
+            Want::OutOfScope("belongs to another organisation"),
+        ),
+        (
+            "globex gets its own",
+            ResolveContext::organization("globex"),
+            "210987654321.dkr.ecr.eu-west-1.amazonaws.com/app".into(),
+            Want::Entry(3),
+        ),
+        (
+            "globex never gets acme's",
+            ResolveContext::organization("globex"),
+            format!("{ECR}/app"),
+            Want::OutOfScope("belongs to another organisation"),
+        ),
+        (
+            "personal project: no private registries",
+            ResolveContext::personal("alice"),
+            format!("{ECR}/app"),
+            Want::Personal,
+        ),
+        (
+            "personal project, no entry at all: still told",
+            ResolveContext::personal("alice"),
+            "quay.io/x/y".into(),
+            Want::Personal,
+        ),
+        (
+            "unscoped: plain best match, first listed",
+            ResolveContext::unscoped(),
+            format!("{ECR}/app"),
+            Want::Entry(0),
+        ),
+        (
+            "unscoped sees globex too",
+            ResolveContext::unscoped(),
+            "210987654321.dkr.ecr.eu-west-1.amazonaws.com/app".into(),
+            Want::Entry(3),
+        ),
+        (
+            "nothing matches",
+            acme(),
+            "quay.io/x/y".into(),
+            Want::NoMatch,
+        ),
+    ];
+    let r = resolver();
+    for (name, ctx, image, want) in cases {
+        let image = ImageReference::parse(&image).unwrap();
+        let got = r.select_in(&ctx, &image).map(|m| m.map(|(i, _)| i));
+        match want {
+            Want::Entry(i) => assert_eq!(got.as_ref().ok(), Some(&Some(i)), "{name}"),
+            Want::NoMatch | Want::OutOfScope(_) => {
+                assert!(matches!(got, Ok(None)), "{name}: {got:?}")
+            }
+            Want::Personal => assert!(
+                matches!(got, Err(Error::PersonalProject { .. })),
+                "{name}: {got:?}"
+            ),
+        }
+        // The resolver's error says the same, without any upstream call (nothing to call).
+        if let Want::OutOfScope(reason) = want {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let err = rt.block_on(r.resolve_in(&ctx, &image)).unwrap_err();
+            assert!(matches!(err, Error::OutOfScope { .. }), "{name}: {err:?}");
+            assert!(err.to_string().contains(reason), "{name}: {err}");
+        }
+        if let Want::Personal = want {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let err = rt.block_on(r.resolve_in(&ctx, &image)).unwrap_err();
+            assert!(
+                err.to_string().contains("organisation projects"),
+                "{name}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn explain_lists_ruled_out_entries_with_the_reason() {
+    let r = resolver();
+    let image = ImageReference::parse(&format!("{ECR}/research/x:v1")).unwrap();
+    let ctx = ResolveContext::organization("acme").with_environment("gpu-prod");
+    let ex = r.explain_in(&ctx, &image);
+    assert_eq!(ex.winner, Some(0));
+    let reasons: Vec<(usize, bool, &str)> = ex
+        .candidates
+        .iter()
+        .map(|c| (c.index, c.ruled_out, c.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[2].1 && reasons[2].2 == "ruled out: environment gpu-prod not in [cpu-dev]",
+        "{reasons:?}"
+    );
+    assert!(
+        !reasons[0].1 && reasons[0].2.starts_with("won over [1]"),
+        "{reasons:?}"
+    );
+    assert!(
+        !reasons[1].1 && reasons[1].2.starts_with("lost to [0]"),
+        "{reasons:?}"
+    );
+}
+
+fn explain_json(dir: &std::path::Path, args: &[&str], image: &str) -> (i32, serde_json::Value) {
+    let config = dir.join("scopes.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+        .args(["explain", "--json", "--config"])
+        .arg(&config)
+        .args(args)
+        .arg(image)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn the_cli_takes_owner_personal_and_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = format!("{ECR}/research/x:v1");
+
+    let (code, v) = explain_json(
+        dir.path(),
+        &["--owner", "acme", "--environment", "gpu-prod"],
+        &image,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(v["matched"]["index"], 0);
+    let research = &v["candidates"][2];
+    assert_eq!(research["ruled_out"], true);
+    assert_eq!(
+        research["reason"],
+        "ruled out: environment gpu-prod not in [cpu-dev]"
+    );
+
+    let (code, v) = explain_json(dir.path(), &["--owner", "globex"], &image);
+    assert_eq!(code, 1);
+    assert!(v["matched"].is_null());
+    for c in v["candidates"].as_array().unwrap() {
+        assert_eq!(
+            c["reason"], "ruled out: belongs to another organisation",
+            "{c}"
+        );
+    }
+
+    let (code, v) = explain_json(dir.path(), &["--personal"], &image);
+    assert_eq!(code, 1);
+    assert!(v["matched"].is_null());
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 3);
+    for c in v["candidates"].as_array().unwrap() {
+        assert_eq!(
+            c["reason"], "ruled out: personal projects have no private registries",
+            "{c}"
+        );
+    }
+
+    // No scope flags: plain best match.
+    let (code, v) = explain_json(dir.path(), &[], &image);
+    assert_eq!(code, 0);
+    assert_eq!(v["matched"]["index"], 2);
+}
+
+#[test]
+fn scopes_load_from_toml_and_the_platform_export() {
+    let export = r#"[
+      {"type": "aws_ecr_role", "image_pattern": "123456789012.dkr.ecr.us-east-1.amazonaws.com/*",
+       "owner": "acme", "environments": ["gpu-prod"],
+       "configuration": {"role_name": "ValohaiWorkerRole", "region": "us-east-1"}},
+      {"type": "aws_ecr", "image_pattern": "123456789012.dkr.ecr.us-east-1.amazonaws.com/*",
+       "owner": "acme",
+       "configuration": {"access_key_id": "AKIAEXAMPLEEXAMPLE00", "secret_access_key": "s", "region": "us-east-1"}}
+    ]"#;
+    let c = RegistryConfig::from_json_str(export, "export.json").unwrap();
+    assert_eq!(
+        c.entries()[0].scope,
+        EntryScope::new()
+            .with_owner("acme")
+            .with_environments(["gpu-prod"])
+    );
+    assert_eq!(c.entries()[1].scope, EntryScope::new().with_owner("acme"));
+
+    let bad = [
+        (r#"environments = []"#, "environments: is an empty list"),
+        (r#"environments = ["ok", ""]"#, "environments[1]"),
+        (r#"environments = "gpu""#, "environments: must be a list"),
+        (r#"owner = "" "#, "owner: is empty"),
+    ];
+    for (line, want) in bad {
+        let text = format!(
+            "[[registry]]\npattern = \"{ECR}/*\"\n{line}\niam_user = {{ access_key_id = \"AKIAX\", secret_access_key = \"s\", region = \"us-east-1\" }}\n"
+        );
+        let err = RegistryConfig::from_toml_str(&text, "bad.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("registry[0]") && err.contains(want),
+            "{line}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_restricted_entry_listed_after_an_open_one_with_the_same_pattern_is_refused() {
+    // It could never be chosen: the open entry is listed first and serves every job it could.
+    let text = format!(
+        r#"
+[[registry]]
+pattern = "{ECR}/*"
+owner = "acme"
+iam_user = {{ access_key_id = "AKIAX", secret_access_key = "s", region = "us-east-1" }}
+
+[[registry]]
+pattern = "{ECR}/*"
+owner = "acme"
+environments = ["gpu-prod"]
+instance_role = {{ role_name = "ValohaiWorkerRole", region = "us-east-1" }}
+"#
+    );
+    let err = RegistryConfig::from_toml_str(&text, "order.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("registry[1]")
+            && err.contains("never be used")
+            && err.contains("list the narrower scope first"),
+        "{err}"
+    );
+
+    // Same pattern, different organisations: both usable, no error.
+    let text = text.replacen(
+        "owner = \"acme\"\nenvironments",
+        "owner = \"globex\"\nenvironments",
+        1,
+    );
+    RegistryConfig::from_toml_str(&text, "two-orgs.toml").unwrap();
+}
+
+#[test]
+fn ownerless_entries_beside_owned_ones_are_warned_about() {
+    let text = format!(
+        r#"
+[[registry]]
+pattern = "{ECR}/*"
+owner = "acme"
+iam_user = {{ access_key_id = "AKIAX", secret_access_key = "s", region = "us-east-1" }}
+
+[[registry]]
+pattern = "quay.io/*"
+iam_user = {{ access_key_id = "AKIAY", secret_access_key = "s", region = "us-east-1" }}
+"#
+    );
+    let c = RegistryConfig::from_toml_str(&text, "mixed.toml").unwrap();
+    assert_eq!(c.warnings().len(), 1);
+    assert!(
+        c.warnings()[0]
+            .message
+            .contains("serves every organisation"),
+        "{}",
+        c.warnings()[0]
+    );
+}
+
+/// The seed's two options side by side, for real: an IAM user open to every environment, and
+/// a dedicated instance role restricted to one. A job in that environment gets the role; any
+/// other job gets the IAM user. Counted at each provider.
+#[tokio::test]
+async fn the_seeds_two_options_side_by_side_against_the_emulator() {
+    let emu = Emulator::get();
+    let options = AwsOptions::default()
+        .with_endpoint_url(&emu.endpoint)
+        .with_max_attempts(1);
+    let user = emu.user("open-user", Some(&seed_policy()));
+    let iam = Counting::new(
+        IamUserProvider::builder()
+            .access_key_id(&user.access_key_id)
+            .secret_access_key(user.secret_access_key.as_str().into())
+            .options(options.clone())
+            .build()
+            .unwrap(),
+    );
+    let dedicated = emu.role("gpu-prod-pull", &trust_policy("*", None), &seed_policy());
+    let worker_name = unique("worker");
+    let worker = emu.role(
+        &worker_name,
+        &trust_policy("*", None),
+        &allow(&["sts:AssumeRole"], &dedicated),
+    );
+    let creds = emu.assume_as_admin(&worker);
+    let imds = ImdsServer::start(
+        &emu,
+        &worker_name,
+        &serde_json::json!({
+            "access_key_id": creds["access_key_id"],
+            "secret_access_key": creds["secret_access_key"],
+            "session_token": creds["session_token"],
+            "expiration": creds["expiration"],
+        }),
+    );
+    let role = Counting::new(
+        InstanceRoleProvider::builder(&worker_name)
+            .imds_endpoint(&imds.endpoint)
+            .assume_role(AssumeRole::new(&dedicated))
+            .options(options)
+            .build()
+            .unwrap(),
+    );
+    let (iam_calls, role_calls) = (iam.calls.clone(), role.calls.clone());
+    let pattern = || registry_auth::pattern::MatchPattern::parse(&format!("{ECR}/*")).unwrap();
+    let r = DefaultResolver::builder()
+        .scoped_entry(
+            pattern(),
+            "us-east-1",
+            EntryScope::new()
+                .with_owner("acme")
+                .with_environments(["gpu-prod"]),
+            Arc::new(role),
+        )
+        .scoped_entry(
+            pattern(),
+            "us-east-1",
+            EntryScope::new().with_owner("acme"),
+            Arc::new(iam),
+        )
+        .build()
+        .unwrap();
+    let image = ImageReference::parse(&format!("{ECR}/my-ml-image:v1.0")).unwrap();
+
+    let gpu = ResolveContext::organization("acme").with_environment("gpu-prod");
+    r.resolve_in(&gpu, &image).await.unwrap();
+    assert_eq!(
+        (
+            role_calls.load(Ordering::SeqCst),
+            iam_calls.load(Ordering::SeqCst)
+        ),
+        (1, 0)
+    );
+
+    let cpu = ResolveContext::organization("acme").with_environment("cpu-dev");
+    r.resolve_in(&cpu, &image).await.unwrap();
+    assert_eq!(
+        (
+            role_calls.load(Ordering::SeqCst),
+            iam_calls.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+
+    let err = r
+        .resolve_in(&ResolveContext::personal("alice"), &image)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PersonalProject { .. }), "{err:?}");
+    assert_eq!(
+        (
+            role_calls.load(Ordering::SeqCst),
+            iam_calls.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+}

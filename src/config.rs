@@ -259,6 +259,11 @@ impl RegistryConfig {
                 "unknown file type; name the file *.toml or *.json".into(),
             ))
         }?;
+        let mut config = config;
+        if let Some(w) = readable_secrets_warning(path, origin.inline_secrets.get()) {
+            tracing::warn!("{w}");
+            config.warnings.push(w);
+        }
         Ok(config)
     }
 
@@ -423,6 +428,22 @@ fn covers(earlier: &EntryScope, later: &EntryScope) -> bool {
     owner && environments
 }
 
+/// A file holding inline secret keys should be readable by its owner alone.
+fn readable_secrets_warning(path: &Path, inline_secrets: usize) -> Option<ConfigWarning> {
+    use std::os::unix::fs::PermissionsExt;
+    if inline_secrets == 0 {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| ConfigWarning {
+        index: 0,
+        message: format!(
+            "{}: holds {inline_secrets} inline secret access key(s) and is readable or writable by group or others (mode {mode:04o}): run chmod 600 on it, or move the secrets out with {{ env = \"NAME\" }} or {{ file = \"PATH\" }}",
+            path.display()
+        ),
+    })
+}
+
 /// Entries without an owner serve every organisation: in a file where other entries name their
 /// organisation, that is probably an oversight.
 fn owner_warning(entries: &[RegistryEntry], origin: &str) -> Option<ConfigWarning> {
@@ -472,6 +493,8 @@ struct Origin {
     /// False for [`RegistryConfig::load_patterns`]: `env`/`file` secrets are checked for shape
     /// but not read.
     read_secrets: bool,
+    /// Secret access keys written inline, counted to warn about a file others can read.
+    inline_secrets: std::cell::Cell<usize>,
 }
 
 /// One entry being parsed, for error messages.
@@ -487,6 +510,7 @@ impl Origin {
             name: path.display().to_string(),
             dir: path.parent().map(Path::to_path_buf),
             read_secrets: true,
+            inline_secrets: Default::default(),
         }
     }
 
@@ -495,6 +519,7 @@ impl Origin {
             name: name.to_owned(),
             dir: None,
             read_secrets: true,
+            inline_secrets: Default::default(),
         }
     }
 
@@ -612,7 +637,14 @@ impl EntryCtx<'_> {
         let at = join(field, key);
         let text = match map.get(key) {
             None | Some(Value::Null) => return Err(self.error(&at, "is required")),
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => {
+                if key == "secret_access_key" {
+                    self.origin
+                        .inline_secrets
+                        .set(self.origin.inline_secrets.get() + 1);
+                }
+                s.clone()
+            }
             // Exactly one of `env` and `file`: checked before anything is read, so that
             // `load_patterns` (which reads nothing) refuses the same shapes as `load`.
             Some(Value::Object(o))

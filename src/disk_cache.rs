@@ -58,12 +58,14 @@
 //! # let _ = resolver; Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -90,6 +92,9 @@ pub struct DiskCache {
     dir: PathBuf,
     uid: u32,
     lock_wait: Duration,
+    /// Files already warned about: a refused file is met twice per fetch (before and after
+    /// the lock), and one warning says it.
+    warned: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 /// A token read back from disk, with when it was fetched.
@@ -129,7 +134,10 @@ enum Refusal {
     Symlink,
     NotRegular,
     Owner(u32),
-    Mode(u32),
+    /// A directory writable by group or others.
+    Writable(u32),
+    /// A token file with any group or other permission.
+    NotPrivate(u32),
 }
 
 impl fmt::Display for Refusal {
@@ -140,9 +148,14 @@ impl fmt::Display for Refusal {
                 f.write_str("it is not what it should be (a regular file or a directory)")
             }
             Refusal::Owner(uid) => write!(f, "it is owned by uid {uid}, not by this user"),
-            Refusal::Mode(mode) => write!(
+            Refusal::Writable(mode) => write!(
                 f,
-                "its mode {:04o} lets group or others write to it (or read it, for a token file)",
+                "its mode {:04o} lets group or others write to it",
+                mode & 0o7777
+            ),
+            Refusal::NotPrivate(mode) => write!(
+                f,
+                "its mode {:04o} gives group or others access; token files are 0600",
                 mode & 0o7777
             ),
         }
@@ -259,7 +272,7 @@ impl DiskCache {
         } else if meta.uid() != uid {
             Some(Refusal::Owner(meta.uid()))
         } else if meta.mode() & 0o022 != 0 {
-            Some(Refusal::Mode(meta.mode()))
+            Some(Refusal::Writable(meta.mode()))
         } else {
             None
         };
@@ -276,6 +289,7 @@ impl DiskCache {
             dir,
             uid,
             lock_wait: Self::DEFAULT_LOCK_WAIT,
+            warned: Arc::default(),
         })
     }
 
@@ -311,11 +325,18 @@ impl DiskCache {
             Ok(Some(file)) => file,
             Ok(None) => return None,
             Err(Checked::Refused(r)) => {
-                tracing::warn!(
-                    file = %path.display(),
-                    reason = %r,
-                    "refusing the cached registry token file; fetching a new token, which replaces it"
-                );
+                let first = self
+                    .warned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(path.clone());
+                if first {
+                    tracing::warn!(
+                        file = %path.display(),
+                        reason = %r,
+                        "refusing the cached registry token file; fetching a new token, which replaces it"
+                    );
+                }
                 return None;
             }
             Err(Checked::Io(e)) => {
@@ -403,6 +424,7 @@ impl DiskCache {
 
     /// Stores `credential` for `key` atomically (a temporary file in the directory, then
     /// `rename`), mode `0600`. Replaces whatever was there, a refused file or symlink included.
+    /// A credential that had already expired when it was fetched is not written.
     pub fn save(
         &self,
         key: &CacheKey,
@@ -410,6 +432,10 @@ impl DiskCache {
         fetched_at: SystemTime,
     ) -> Result<(), Error> {
         let path = self.path_for(key);
+        if credential.expires_at <= fetched_at {
+            tracing::debug!(file = %path.display(), "not caching an already expired token on disk");
+            return Ok(());
+        }
         let out = FileOut {
             version: FORMAT_VERSION,
             identity: &key.identity,
@@ -460,7 +486,7 @@ impl DiskCache {
             return Err(Checked::Refused(Refusal::Owner(meta.uid())));
         }
         if meta.mode() & 0o077 != 0 {
-            return Err(Checked::Refused(Refusal::Mode(meta.mode())));
+            return Err(Checked::Refused(Refusal::NotPrivate(meta.mode())));
         }
         Ok(Some(file))
     }

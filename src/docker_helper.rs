@@ -213,17 +213,14 @@ pub fn default_disk_cache() -> Option<DiskCache> {
     }
 }
 
-/// A resolver for the configuration at `config`, with `disk` as its disk cache; configuration
-/// warnings are logged.
+/// A resolver for the configuration at `config` (whose warnings loading logs), with `disk` as
+/// its disk cache.
 pub fn open_resolver(
     config: &Path,
     aws: AwsOptions,
     disk: Option<DiskCache>,
 ) -> Result<DefaultResolver, Error> {
     let config = RegistryConfig::load(config)?;
-    for w in config.warnings() {
-        tracing::warn!(entry = w.index, "{w}");
-    }
     let mut builder = DefaultResolver::builder()
         .aws_options(aws)
         .config(&config)?;

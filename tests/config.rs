@@ -453,10 +453,54 @@ fn every_error_names_file_entry_and_field() {
 }
 
 /// A temporary directory with a configuration file in it.
+/// Writes a config file as a careful user would: readable by its owner only.
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
+    write_config_mode(dir, name, text, 0o600)
+}
+
+fn write_config_mode(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write config");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
     path
+}
+
+#[test]
+fn inline_secrets_in_a_file_others_can_read_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inline = fill(
+        "[[registry]]\npattern = \"$ECR/*\"\niam_user = { access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = \"$SECRET\", region = \"us-east-1\" }\n",
+    );
+    let var = format!("REGISTRY_AUTH_TEST_MODE_{}", std::process::id());
+    std::env::set_var(&var, "from-env");
+    let from_env = inline.replace(&format!("\"{SECRET}\""), &format!("{{ env = \"{var}\" }}"));
+    #[rustfmt::skip]
+    let cases = [
+        ("inline, 0644", &inline, 0o644, true),
+        ("inline, 0640", &inline, 0o640, true),
+        ("inline, 0602", &inline, 0o602, true),
+        ("inline, 0600", &inline, 0o600, false),
+        ("inline, 0400", &inline, 0o400, false),
+        ("from env, 0644", &from_env, 0o644, false),
+    ];
+    for (i, (what, text, mode, warned)) in cases.into_iter().enumerate() {
+        let path = write_config_mode(dir.path(), &format!("m{i}.toml"), text, mode);
+        let config = RegistryConfig::load(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let w: Vec<String> = config
+            .warnings()
+            .iter()
+            .map(|w| w.message.clone())
+            .collect();
+        assert_eq!(!w.is_empty(), warned, "{what}: {w:?}");
+        if warned {
+            assert!(
+                w[0].contains("chmod 600") && w[0].contains(&format!("{mode:04o}")),
+                "{what}: {w:?}"
+            );
+            assert_no_secret(what, &w[0]);
+        }
+    }
 }
 
 fn config_error(

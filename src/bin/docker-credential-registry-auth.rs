@@ -4,6 +4,7 @@
 //! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin.
 //! Diagnostics go to stderr; `REGISTRY_AUTH_LOG` sets their level (default `warn`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use registry_auth::docker_helper::Helper;
@@ -36,6 +37,7 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .init();

@@ -121,23 +121,22 @@ pub(crate) async fn ecr_token(
     // still picks the registry whose proxy endpoint comes back, which is what cross-account
     // pulls need (DESIGN.md), so we keep sending it.
     #[allow(deprecated)]
-    let out = client
+    let send = client
         .get_authorization_token()
         .set_registry_ids(target.registry_id.clone().map(|id| vec![id]))
-        .send()
-        .await
-        .map_err(|e| {
-            map_sdk_error(
-                e,
-                &Call {
-                    service: "ECR",
-                    operation: "GetAuthorizationToken",
-                    action: "ecr:GetAuthorizationToken",
-                    resource: "*",
-                },
-                caller,
-            )
-        })?;
+        .send();
+    let out = super::quiet::without_sdk_trace(send).await.map_err(|e| {
+        map_sdk_error(
+            e,
+            &Call {
+                service: "ECR",
+                operation: "GetAuthorizationToken",
+                action: "ecr:GetAuthorizationToken",
+                resource: "*",
+            },
+            caller,
+        )
+    })?;
     let data = out
         .authorization_data()
         .first()

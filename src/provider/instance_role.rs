@@ -68,8 +68,7 @@ impl InstanceRoleProvider {
     }
 
     async fn base_credentials(&self) -> Result<Credentials, Error> {
-        self.imds
-            .provide_credentials()
+        super::quiet::without_sdk_trace(self.imds.provide_credentials())
             .await
             .map_err(|e| Error::Imds {
                 role: self.role_name.clone(),
@@ -87,28 +86,27 @@ impl InstanceRoleProvider {
         let caller_key = base.access_key_id().to_owned();
         let sdk = self.options.sdk_config(region, base).await;
         let sts = aws_sdk_sts::Client::new(&sdk);
-        let out = sts
+        let send = sts
             .assume_role()
             .role_arn(&role.role_arn)
             .role_session_name(role.session_name.as_deref().unwrap_or("registry-auth"))
             .set_external_id(role.external_id.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                map_sdk_error(
-                    e,
-                    &Call {
-                        service: "STS",
-                        operation: "AssumeRole",
-                        action: "sts:AssumeRole",
-                        resource: &role.role_arn,
-                    },
-                    &Caller {
-                        who: &format!("instance role {}", self.role_name),
-                        access_key_id: &caller_key,
-                    },
-                )
-            })?;
+            .send();
+        let out = super::quiet::without_sdk_trace(send).await.map_err(|e| {
+            map_sdk_error(
+                e,
+                &Call {
+                    service: "STS",
+                    operation: "AssumeRole",
+                    action: "sts:AssumeRole",
+                    resource: &role.role_arn,
+                },
+                &Caller {
+                    who: &format!("instance role {}", self.role_name),
+                    access_key_id: &caller_key,
+                },
+            )
+        })?;
         let c = out.credentials().ok_or_else(|| Error::InvalidToken {
             service: "STS",
             detail: format!("AssumeRole of {} returned no credentials", role.role_arn),

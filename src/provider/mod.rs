@@ -13,6 +13,7 @@
 mod aws;
 mod iam_user;
 mod instance_role;
+mod quiet;
 
 use std::fmt;
 

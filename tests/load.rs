@@ -1,0 +1,81 @@
+//! Load: 10,000 concurrent resolves over 100 registries with a cold cache make exactly 100
+//! upstream calls (counted at the provider in front of the emulator) and never deadlock.
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use registry_auth::cache::ManualClock;
+use registry_auth::pattern::MatchPattern;
+use registry_auth::provider::{AwsOptions, IamUserProvider};
+use registry_auth::reference::ImageReference;
+use registry_auth::resolver::{DefaultResolver, RegistryResolver};
+use secrecy::ExposeSecret;
+use support::{seed_policy, Counting, Emulator};
+
+/// moto's tokens expire at 2015-01-01T00:00:00Z; a clock 12 h before makes them cacheable.
+const MOTO_EXPIRY: u64 = 1_420_070_400;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_cold_resolves_over_a_hundred_registries_make_a_hundred_calls() {
+    let emu = Emulator::get();
+    let user = emu.user("load", Some(&seed_policy()));
+    let provider = Counting::new(
+        IamUserProvider::builder()
+            .access_key_id(&user.access_key_id)
+            .secret_access_key(user.secret_access_key.as_str().into())
+            .options(AwsOptions::default().with_endpoint_url(&emu.endpoint))
+            .build()
+            .unwrap(),
+    );
+    let calls = provider.calls.clone();
+    let clock = Arc::new(ManualClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(MOTO_EXPIRY - 12 * 3600),
+    ));
+    let resolver = Arc::new(
+        DefaultResolver::builder()
+            .clock(clock)
+            .entry(
+                MatchPattern::parse("*.dkr.ecr.us-east-1.amazonaws.com/*").unwrap(),
+                "us-east-1",
+                Arc::new(provider),
+            )
+            .build()
+            .unwrap(),
+    );
+    let accounts: Vec<String> = (0..100)
+        .map(|i| format!("{:012}", 200_000_000_000u64 + i))
+        .collect();
+    let images: Vec<ImageReference> = accounts
+        .iter()
+        .map(|a| {
+            ImageReference::parse(&format!("{a}.dkr.ecr.us-east-1.amazonaws.com/app:v1")).unwrap()
+        })
+        .collect();
+
+    let run = async {
+        let mut tasks = Vec::with_capacity(10_000);
+        for n in 0..10_000 {
+            let resolver = resolver.clone();
+            let image = images[n % 100].clone();
+            tasks.push(tokio::spawn(async move {
+                (n % 100, resolver.resolve(&image).await)
+            }));
+        }
+        for t in tasks {
+            let (i, login) = t.await.unwrap();
+            let login = login.unwrap();
+            assert_eq!(
+                login.password.expose_secret(),
+                &format!("{}-auth-token", accounts[i])
+            );
+        }
+    };
+    // A deadlock fails the test instead of hanging it.
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("10,000 resolves finish within 120 s");
+    assert_eq!(calls.load(Ordering::SeqCst), 100);
+}

@@ -113,6 +113,10 @@ impl Rng {
         &items[self.below(items.len())]
     }
 
+    fn region(&mut self) -> &'static str {
+        REGIONS[self.below(REGIONS.len())]
+    }
+
     fn account(&mut self) -> u64 {
         100_000_000_000 + self.next() % 900_000_000_000
     }
@@ -160,7 +164,7 @@ fn corpus(n: usize, rng: &mut Rng) -> Corpus {
     };
     let mut hosts = Vec::with_capacity(account);
     while hosts.len() < account {
-        let host = ecr_host(rng.account(), rng.pick(&REGIONS));
+        let host = ecr_host(rng.account(), rng.region());
         if push(format!("{host}/*"), Kind::Account { host: host.clone() }) {
             hosts.push(host);
         }
@@ -174,7 +178,7 @@ fn corpus(n: usize, rng: &mut Rng) -> Corpus {
     made = 0;
     while made < wild {
         made += usize::from(if rng.below(2) == 0 {
-            let region = rng.pick(&REGIONS).to_string();
+            let region = rng.region().to_owned();
             let t = rng.team();
             push(
                 format!("*.dkr.ecr.{region}.amazonaws.com/{t}/*"),
@@ -219,7 +223,7 @@ fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<ImageReference> {
                     format!("{host}/{team}/train:2024-{}", rng.below(12))
                 }
                 Kind::WildRegion { account } => {
-                    format!("{}/app:v2", ecr_host(*account, rng.pick(&REGIONS)))
+                    format!("{}/app:v2", ecr_host(*account, rng.region()))
                 }
                 Kind::Other { domain, path } => {
                     format!("{domain}/{}", path.replace('*', "tool"))
@@ -240,7 +244,7 @@ fn misses(rng: &mut Rng) -> Vec<ImageReference> {
                 1 => format!("ghcr.io/org-{}/tool:1", rng.below(100)),
                 2 | 3 => format!(
                     "{}/unknown-{}/app:v1",
-                    ecr_host(rng.account(), rng.pick(&REGIONS)),
+                    ecr_host(rng.account(), rng.region()),
                     rng.below(100)
                 ),
                 _ => format!("registry-{}.example.com:5001/x/y", rng.below(1000)),

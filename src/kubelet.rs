@@ -65,7 +65,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -335,33 +334,6 @@ pub async fn serve(
     writeln!(output, "{}", response.to_json().expose_secret())?;
     output.flush()?;
     Ok(())
-}
-
-/// `registry-auth kubelet`: [`serve`] on stdin and stdout; errors on stderr, exit 1.
-pub fn run_stdio(config: Option<&Path>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("registry-auth kubelet: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let served = runtime.block_on(serve(
-        config,
-        AwsOptions::default(),
-        std::io::stdin().lock(),
-        std::io::stdout().lock(),
-    ));
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("registry-auth kubelet: {e}");
-            ExitCode::from(1)
-        }
-    }
 }
 
 #[cfg(test)]

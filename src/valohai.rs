@@ -403,35 +403,49 @@ impl fmt::Display for ValohaiError {
 impl std::error::Error for ValohaiError {}
 
 /// The `- step:` / `- endpoint:` item around `line`, found in the text, for errors where the
-/// YAML could not be read into items: `step "train"`.
+/// YAML could not be read into items: `step "train"`, or where it starts when it has no name.
 fn enclosing_item(text: &str, line: u32) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let upto = (line as usize).min(lines.len());
-    let (start, kind) = (0..upto).rev().find_map(|i| {
-        let t = lines[i].trim_start().strip_prefix('-')?.trim_start();
-        ["step", "endpoint"]
-            .into_iter()
-            .find(|k| t.strip_prefix(k).is_some_and(|r| r.starts_with(':')))
-            .map(|k| (i, k))
-    })?;
-    let name = lines[start..]
-        .iter()
-        .enumerate()
-        .take_while(|(n, l)| *n == 0 || !l.trim_start().starts_with("- ") || l.starts_with(' '))
-        .find_map(|(_, l)| {
-            let t = l.trim_start().trim_start_matches("- ").trim_start();
-            let t = t
-                .strip_prefix(kind)
-                .and_then(|r| r.strip_prefix(':'))
-                .unwrap_or(t);
-            t.trim_start().strip_prefix("name:").map(str::trim)
-        })
-        .filter(|n| !n.is_empty())
-        .map(|n| n.trim_matches(['"', '\'']).to_owned());
-    Some(match name {
+    let (start, kind) = (0..upto)
+        .rev()
+        .find_map(|i| item_kind(lines[i]).map(|k| (i, k)))?;
+    // The item's own `name:` sits at the indentation of its first key; deeper `name:`s belong
+    // to nested lists (parameters, inputs).
+    let mut key_indent = None;
+    let mut name = None;
+    for l in &lines[start + 1..] {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(l) <= indent(lines[start]) {
+            break;
+        }
+        if indent(l) == *key_indent.get_or_insert(indent(l)) {
+            if let Some(v) = t.strip_prefix("name:") {
+                name = Some(v.trim().trim_matches(['"', '\'']).to_owned());
+                break;
+            }
+        }
+    }
+    Some(match name.filter(|n| !n.is_empty()) {
         Some(n) => format!("{kind} {n:?}"),
         None => format!("the {kind} starting at line {}", start + 1),
     })
+}
+
+/// `step` or `endpoint` when the line opens such a list item (`- step:`).
+fn item_kind(line: &str) -> Option<&'static str> {
+    let t = line.trim_start().strip_prefix('-')?.trim_start();
+    ["step", "endpoint"].into_iter().find(|k| {
+        t.strip_prefix(k)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    })
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
 }
 
 /// One list item; keys other than `step` and `endpoint` are ignored.

@@ -72,11 +72,13 @@ fn bad_input_is_refused_and_named() {
 }
 
 /// One pattern alone: (pattern, [(partition, resources)], a note expected).
+type PatternCase = (String, Vec<(&'static str, Vec<String>)>, bool);
+
 #[test]
 fn patterns_become_repository_arns_with_wildcards_only_where_the_pattern_has_them() {
     const H: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
     const A: &str = "arn:aws:ecr:us-east-1:123456789012:repository";
-    let cases: Vec<(String, Vec<(&str, Vec<String>)>, bool)> = vec![
+    let cases: Vec<PatternCase> = vec![
         (
             format!("{H}/*"),
             vec![("aws", vec![format!("{A}/*")])],
@@ -470,4 +472,25 @@ async fn without_the_token_statement_the_pull_is_denied() {
         matches!(&err, Error::AccessDenied { action, .. } if action == TOKEN_ACTION),
         "{err:?}"
     );
+}
+
+proptest::proptest! {
+    /// Any valid pattern gives a policy or a note, any input to the seed form a policy or an
+    /// error; nothing panics.
+    #[test]
+    fn any_input_gives_a_policy_or_a_reason(
+        pattern in "[0-9*]{0,14}\\.(dkr|dkr-ecr|\\*)(\\.ecr|\\.ecr-fips|)\\.[a-z0-9*-]{0,12}\\.(amazonaws\\.com|on\\.aws|\\*|amazonaws\\.com\\.cn)(/[a-z0-9*?:@./-]{0,12})?",
+        region in "[a-z0-9-]{0,14}",
+        account in "[0-9a]{0,14}",
+        repository in "[a-zA-Z0-9*?:@./-]{0,14}",
+    ) {
+        if let Ok(p) = MatchPattern::parse(&pattern) {
+            let got = ConfigPolicy::for_patterns([&p]);
+            proptest::prop_assert!(got.policies.len() + got.notes.len() >= 1);
+            for policy in &got.policies {
+                let _ = policy.to_json_pretty();
+            }
+        }
+        let _ = PullPolicy::for_repository(&region, &account, &repository);
+    }
 }

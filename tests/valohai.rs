@@ -159,6 +159,13 @@ fn unreadable_yaml_names_the_file_the_line_and_the_step() {
             "",
         ),
         (
+            // The step's own name, not a parameter's.
+            "- step:\n    parameters:\n      - name: lr\n        default: 0.1\n    name: train\n    image: *nowhere\n",
+            Some(6),
+            Some("step \"train\""),
+            "anchor",
+        ),
+        (
             "- endpoint:\n    name: serve\n    image: {a: [\n",
             Some(3),
             Some("endpoint \"serve\""),
@@ -284,4 +291,15 @@ fn the_cli_exits_non_zero_for_an_unserved_image_and_for_bad_yaml() {
     let (code, _, err) = run(&["check", "examples/valohai.yaml", "--config", "nope.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("nope.toml"), "{err}");
+}
+
+proptest::proptest! {
+    /// Whatever the bytes, parsing and checking return; nothing panics.
+    #[test]
+    fn any_text_parses_or_errors_without_panicking(text in "(- step:\n|    name: |    image: |- endpoint:\n|\\[|\\{|\\*a|&a |[ -~\n]){0,40}") {
+        if let Ok(file) = ValohaiFile::parse(&text, "fuzz.yaml") {
+            let report = file.check(&patterns());
+            let _ = (report.to_string(), report.to_json());
+        }
+    }
 }

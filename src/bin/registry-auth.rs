@@ -179,7 +179,7 @@ fn main() -> ExitCode {
             partition,
         } => policy(region, account, repository, config, partition),
         Command::Check { file, config, json } => check(&file, &config, json),
-        Command::Kubelet { config } => registry_auth::kubelet::run_stdio(config.as_deref()),
+        Command::Kubelet { config } => kubelet(config.as_deref()),
     }
 }
 
@@ -501,5 +501,29 @@ fn check(file: &std::path::Path, config: &std::path::Path, json: bool) -> ExitCo
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `kubelet`: one request on stdin, one response on stdout; exit 1 with the reason on stderr.
+fn kubelet(config: Option<&std::path::Path>) -> ExitCode {
+    let served = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| {
+            rt.block_on(registry_auth::kubelet::serve(
+                config,
+                AwsOptions::default(),
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            ))
+            .map_err(|e| e.to_string())
+        });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("registry-auth kubelet: {e}");
+            ExitCode::from(1)
+        }
     }
 }

@@ -91,7 +91,10 @@ fn entries_and_images() -> (Vec<String>, Vec<String>) {
         let (pattern, image) = if roll < 70 || hosts.is_empty() {
             let host = rng.host();
             hosts.push(host.clone());
-            (format!("{host}/*"), format!("{host}/svc-{}:v1", rng.below(50)))
+            (
+                format!("{host}/*"),
+                format!("{host}/svc-{}:v1", rng.below(50)),
+            )
         } else if roll < 90 {
             let host = hosts[rng.below(hosts.len())].clone();
             let team = format!("team-{}", rng.below(1000));

@@ -48,12 +48,32 @@ pub trait RegistryResolver: Send + Sync {
 
 /// What a cached token is filed under: who asked (the provider's identity, never a secret)
 /// and where (account, region, endpoint variant).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// `Debug` is one short line, since it names the key in log lines:
+/// `iam-user/AKIA… @ 123456789012.dkr.ecr.us-east-1.amazonaws.com (us-east-1, registry 123456789012)`.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     /// The provider's [`identity`](CredentialProvider::identity).
     pub identity: String,
     /// Registry, account, region and endpoint variant.
     pub target: EcrTarget,
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.target;
+        write!(f, "{} @ {} ({}", self.identity, t.registry, t.region)?;
+        if let Some(id) = &t.registry_id {
+            write!(f, ", registry {id}")?;
+        }
+        if t.fips {
+            f.write_str(", fips")?;
+        }
+        if t.dual_stack {
+            f.write_str(", dual-stack")?;
+        }
+        f.write_str(")")
+    }
 }
 
 /// One entry as the resolver holds it.

@@ -116,30 +116,75 @@ impl PartialOrd for Specificity {
 impl Specificity {
     /// Why `self` loses to (or ties with) the more specific `winner`, as a short phrase.
     pub fn reason_against(&self, winner: &Specificity) -> String {
-        let (a, b) = (self, winner);
-        if a.wildcard_host_labels != b.wildcard_host_labels {
-            format!(
-                "more wildcard host labels ({} vs {})",
-                a.wildcard_host_labels, b.wildcard_host_labels
-            )
-        } else if a.literal_host_chars != b.literal_host_chars {
-            format!(
-                "fewer literal host characters ({} vs {})",
-                a.literal_host_chars, b.literal_host_chars
-            )
-        } else if a.literal_path_prefix != b.literal_path_prefix {
-            format!(
-                "shorter literal path prefix ({} vs {} characters)",
-                a.literal_path_prefix, b.literal_path_prefix
-            )
-        } else if a.literal_path_chars != b.literal_path_chars {
-            format!(
-                "fewer literal path characters ({} vs {})",
-                a.literal_path_chars, b.literal_path_chars
-            )
-        } else {
-            "equally specific, listed later".to_owned()
+        match self.deciding_rule(winner) {
+            Some((rule, mine, theirs)) => rule.phrase(false, mine, theirs),
+            None => "equally specific, listed later".to_owned(),
         }
+    }
+
+    /// Why `self`, the more specific, beats `loser`, as a short phrase.
+    fn reason_over(&self, loser: &Specificity) -> String {
+        match self.deciding_rule(loser) {
+            Some((rule, mine, theirs)) => rule.phrase(true, mine, theirs),
+            None => "equally specific, listed first".to_owned(),
+        }
+    }
+
+    /// The first rule, in the order of [`Ord`], on which `self` and `other` differ, with
+    /// `self`'s and `other`'s values.
+    fn deciding_rule(&self, other: &Specificity) -> Option<(Rule, u32, u32)> {
+        [
+            (
+                Rule::WildcardHostLabels,
+                self.wildcard_host_labels,
+                other.wildcard_host_labels,
+            ),
+            (
+                Rule::LiteralHostChars,
+                self.literal_host_chars,
+                other.literal_host_chars,
+            ),
+            (
+                Rule::LiteralPathPrefix,
+                self.literal_path_prefix,
+                other.literal_path_prefix,
+            ),
+            (
+                Rule::LiteralPathChars,
+                self.literal_path_chars,
+                other.literal_path_chars,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, mine, theirs)| mine != theirs)
+    }
+}
+
+/// The best-match rules, in the order they are applied.
+#[derive(Clone, Copy)]
+enum Rule {
+    WildcardHostLabels,
+    LiteralHostChars,
+    LiteralPathPrefix,
+    LiteralPathChars,
+}
+
+impl Rule {
+    /// `more wildcard host labels (2 vs 1)` from the loser's side, `fewer …` from the winner's.
+    fn phrase(self, winning: bool, mine: u32, theirs: u32) -> String {
+        let (win, lose, what) = match self {
+            Rule::WildcardHostLabels => ("fewer", "more", "wildcard host labels"),
+            Rule::LiteralHostChars => ("more", "fewer", "literal host characters"),
+            Rule::LiteralPathPrefix => ("longer", "shorter", "literal path prefix"),
+            Rule::LiteralPathChars => ("more", "fewer", "literal path characters"),
+        };
+        let word = if winning { win } else { lose };
+        let unit = if matches!(self, Rule::LiteralPathPrefix) {
+            " characters"
+        } else {
+            ""
+        };
+        format!("{word} {what} ({mine} vs {theirs}{unit})")
     }
 }
 
@@ -675,32 +720,8 @@ where
 
 /// Why the winner won: the first DESIGN.md rule on which it beats the runner-up.
 fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> String {
-    let Some((r, ri)) = runner_up else {
-        return "won: the only matching pattern".to_owned();
-    };
-    let w = winner;
-    let rule = if w.wildcard_host_labels != r.wildcard_host_labels {
-        format!(
-            "fewer wildcard host labels ({} vs {})",
-            w.wildcard_host_labels, r.wildcard_host_labels
-        )
-    } else if w.literal_host_chars != r.literal_host_chars {
-        format!(
-            "more literal host characters ({} vs {})",
-            w.literal_host_chars, r.literal_host_chars
-        )
-    } else if w.literal_path_prefix != r.literal_path_prefix {
-        format!(
-            "longer literal path prefix ({} vs {} characters)",
-            w.literal_path_prefix, r.literal_path_prefix
-        )
-    } else if w.literal_path_chars != r.literal_path_chars {
-        format!(
-            "more literal path characters ({} vs {})",
-            w.literal_path_chars, r.literal_path_chars
-        )
-    } else {
-        "equally specific, listed first".to_owned()
-    };
-    format!("won over [{ri}]: {rule}")
+    match runner_up {
+        None => "won: the only matching pattern".to_owned(),
+        Some((r, ri)) => format!("won over [{ri}]: {}", winner.reason_over(&r)),
+    }
 }

@@ -89,6 +89,8 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+#[doc(hidden)]
+pub mod cli;
 pub mod config;
 mod credential;
 pub mod disk_cache;

@@ -4,13 +4,12 @@
 //! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin.
 //! Diagnostics go to stderr; `REGISTRY_AUTH_LOG` sets their level (default `warn`).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use registry_auth::docker_helper::Helper;
 
 fn main() -> ExitCode {
-    init_tracing();
+    registry_auth::cli::init_tracing();
     let action = std::env::args().nth(1).unwrap_or_default();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -29,16 +28,4 @@ fn main() -> ExitCode {
         std::io::stderr().lock(),
     ));
     ExitCode::from(code)
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRY_AUTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .without_time()
-        .init();
 }

@@ -147,7 +147,7 @@ impl ScopeArgs {
 /// Exit codes: 0 success or match, 1 no match, 2 bad input.
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    registry_auth::cli::init_tracing();
     match cli.command {
         Command::Parse { image, json } => parse(&image, json),
         Command::Explain {
@@ -181,17 +181,6 @@ fn main() -> ExitCode {
         Command::Check { file, config, json } => check(&file, &config, json),
         Command::Kubelet { config } => kubelet(config.as_deref()),
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRY_AUTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
 }
 
 fn fail(json: bool, message: &str) -> ExitCode {

@@ -230,6 +230,35 @@ pub fn open_resolver(
     builder.build()
 }
 
+/// Whether an entry of the file at `config` serves the registry `host` (`HOST[:PORT]`), judged
+/// from the patterns only. A file that cannot be read counts as serving, so that the real load
+/// reports the problem.
+fn serves_host(config: &Path, host: &str) -> bool {
+    let Ok(patterns) = RegistryConfig::load_patterns(config) else {
+        return true;
+    };
+    let Some(probe) = ImageReference::parse(&format!("{host}/x")).ok() else {
+        return true;
+    };
+    crate::pattern::best_for_host(
+        patterns.entries().iter().map(|e| &e.pattern),
+        probe.host(),
+        probe.port(),
+    )
+    .is_some()
+}
+
+/// Docker's "not found": the text on stdout, the reason on stderr, exit 1.
+fn not_found(out: &mut impl Write, err: &mut impl Write, config: &Path, host: &str) -> u8 {
+    let _ = writeln!(out, "{NOT_FOUND}");
+    let _ = writeln!(
+        err,
+        "{NAME}: no entry in {} serves {host}; add one whose pattern covers it",
+        config.display()
+    );
+    1
+}
+
 /// Where the disk cache comes from.
 #[derive(Debug, Clone)]
 enum DiskChoice {
@@ -364,6 +393,11 @@ impl Helper {
             Ok(c) => c,
             Err(e) => return fail(out, err, &e),
         };
+        // Decide "not ours" from the patterns alone, before any secret is read: a registry no
+        // entry serves (Docker Hub under `credsStore`, say) must not fail on a missing secret.
+        if !serves_host(config, &host) {
+            return not_found(out, err, config, &host);
+        }
         let disk = match &self.disk {
             DiskChoice::Default => default_disk_cache(),
             DiskChoice::Dir(dir) => match DiskCache::open(dir) {
@@ -381,15 +415,7 @@ impl Helper {
         };
         let login = match login {
             Ok(login) => login,
-            Err(Error::NoMatch { .. }) => {
-                let _ = writeln!(out, "{NOT_FOUND}");
-                let _ = writeln!(
-                    err,
-                    "{NAME}: no entry in {} serves {host}; add one whose pattern covers it",
-                    config.display()
-                );
-                return 1;
-            }
+            Err(Error::NoMatch { .. }) => return not_found(out, err, config, &host),
             Err(e) => return fail(out, err, &e.to_string()),
         };
         let reply = SecretString::from(
@@ -560,6 +586,27 @@ mod tests {
             assert_eq!(out.trim(), NOT_FOUND, "{host}");
             assert!(err.contains("no entry"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_missing_secret_does_not_break_registries_no_entry_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.toml");
+        std::fs::write(
+            &path,
+            "[[registry]]\npattern = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/*\"\n\
+             iam_user = { access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = { env = \"REGISTRY_AUTH_UNSET_FOR_THIS_TEST\" }, region = \"us-east-1\" }\n",
+        )
+        .unwrap();
+        let h = Helper::new(path).with_disk_cache_dir(None);
+        // Docker Hub under `credsStore`: not ours, so docker goes anonymous.
+        let (code, out, _) = run(&h, "get", "https://index.docker.io/v1/");
+        assert_eq!((code, out.trim()), (1, NOT_FOUND));
+        // Ours: now the missing secret is the error, named.
+        let (code, out, err) = run(&h, "get", "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(code, 1);
+        assert_ne!(out.trim(), NOT_FOUND);
+        assert!(err.contains("REGISTRY_AUTH_UNSET_FOR_THIS_TEST"), "{err}");
     }
 
     #[test]

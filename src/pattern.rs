@@ -660,6 +660,38 @@ where
     best.map(|(_, i)| i)
 }
 
+/// The position of the pattern that serves a registry when only its `host` and `port` are
+/// known (the docker credential helper protocol names a registry, never an image).
+///
+/// The candidates are the patterns whose host and port fit, whatever their path. The best has
+/// fewer wildcard host labels, then more literal host characters (the host half of the
+/// best-match rule), then serves the whole host (no path, or `*`) rather than narrowing by path,
+/// then is listed first.
+pub fn best_for_host<'a, I>(patterns: I, host: &str, port: Option<u16>) -> Option<usize>
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+{
+    let rank = |p: &MatchPattern| {
+        let s = p.specificity;
+        let whole_host = matches!(p.path, PathPattern::Any);
+        (
+            std::cmp::Reverse(s.wildcard_host_labels),
+            s.literal_host_chars,
+            whole_host,
+        )
+    };
+    let mut best: Option<(usize, &MatchPattern)> = None;
+    for (i, p) in patterns.into_iter().enumerate() {
+        if p.port != port || !p.host_matches(host) {
+            continue;
+        }
+        if best.is_none_or(|(_, b)| rank(p) > rank(b)) {
+            best = Some((i, p));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 /// Every pattern that matches `image`, the winner, and why each loser lost.
 pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
 where

@@ -14,7 +14,7 @@ use crate::cache::{CachePolicy, Clock, SystemClock, TokenCache};
 use crate::config::{CredentialSource, RegistryConfig};
 use crate::disk_cache::DiskCache;
 use crate::index::PatternIndex;
-use crate::pattern::{self, Explanation, MatchPattern, PathPattern};
+use crate::pattern::{self, Explanation, MatchPattern};
 use crate::provider::{
     AwsOptions, CredentialProvider, EcrTarget, IamUserProvider, InstanceRoleProvider,
 };
@@ -173,26 +173,8 @@ impl DefaultResolver {
     /// serves every image on the host, since the caller cannot tell images apart. No scope is
     /// applied, as with [`select`](Self::select).
     pub fn select_host(&self, host: &str, port: Option<u16>) -> Option<(usize, &MatchPattern)> {
-        let rank = |p: &MatchPattern| {
-            let s = p.specificity();
-            let whole_host = matches!(p.path_pattern(), PathPattern::Any);
-            (
-                std::cmp::Reverse(s.wildcard_host_labels),
-                s.literal_host_chars,
-                whole_host,
-            )
-        };
-        let mut best: Option<(usize, &MatchPattern)> = None;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let p = &slot.pattern;
-            if p.port() != port || !p.host_matches(host) {
-                continue;
-            }
-            if best.is_none_or(|(_, b)| rank(p) > rank(b)) {
-                best = Some((i, p));
-            }
-        }
-        best
+        pattern::best_for_host(self.slots.iter().map(|s| &s.pattern), host, port)
+            .map(|i| (i, &self.slots[i].pattern))
     }
 
     /// The credential for the registry `HOST[:PORT]` (no scheme, no path), from the entry

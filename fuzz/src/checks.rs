@@ -160,7 +160,10 @@ pub fn check_index<S: AsRef<str>>(patterns: &[S], references: &[S], accepted: u6
         .collect();
     let index = PatternIndex::new(list.clone());
     assert_eq!(index.len(), list.len());
-    assert_eq!(index.patterns(), &list[..]);
+    for (i, p) in list.iter().enumerate() {
+        assert_eq!(index.pattern(i), Some(p));
+    }
+    assert_eq!(index.pattern(list.len()), None);
     let accept = |i: usize| accepted >> (i % 64) & 1 == 1;
     for reference in references {
         let Ok(image) = ImageReference::parse(reference.as_ref()) else {

@@ -16,15 +16,41 @@ const DIGEST_2: &str = "sha256:2222222222222222222222222222222222222222222222222
 
 /// Whole pattern hosts; `a.b` most of all so that one host group gets large.
 const PATTERN_HOSTS: &[&str] = &[
-    "a.b", "a.b", "a.b", "a.b", "A.b", "a.B", "*.b", "a.*", "*.*", "a*.b", "*a.b", "a*b.b",
-    "*b.b", "*.B", "b.*.b", "*.a.b", "a.b.b", "b", "*", "docker.io", "index.docker.io",
-    "localhost", "[::1]", "a-b.b", "xn--a.b",
+    "a.b",
+    "a.b",
+    "a.b",
+    "a.b",
+    "A.b",
+    "a.B",
+    "*.b",
+    "a.*",
+    "*.*",
+    "a*.b",
+    "*a.b",
+    "a*b.b",
+    "*b.b",
+    "*.B",
+    "b.*.b",
+    "*.a.b",
+    "a.b.b",
+    "b",
+    "*",
+    "docker.io",
+    "index.docker.io",
+    "localhost",
+    "[::1]",
+    "a-b.b",
+    "xn--a.b",
 ];
 /// Labels for hosts built label by label.
 const LABELS: &[&str] = &[
     "a", "b", "a", "b", "A", "B", "*", "a*", "*b", "a*b", "*a*", "*B", "**", "aa", "ab", "a-b", "c",
 ];
-const PORTS: &[&str] = &[":5000", ":5000", ":80", ":05000", ":0", ":65535", ":65536", ":", ":x"];
+/// Mostly none, so that pattern and reference ports agree often.
+const PORTS: &[&str] = &[
+    "", "", "", "", "", "", "", "", "", "", ":5000", ":5000", ":80", ":05000", ":0", ":65535",
+    ":65536", ":", ":x",
+];
 /// Path segments of patterns: literals sharing prefixes, and wildcards.
 const SEGMENTS: &[&str] = &[
     "x", "y", "x", "x-y", "*", "*", "x*", "?", "*y", "x?", "library", "x.y", "x_y", "x__y", "**",
@@ -54,8 +80,26 @@ const VERSIONS: &[&str] = &[
 ];
 /// Whole reference hosts, most of them matched by some pattern host.
 const REFERENCE_HOSTS: &[&str] = &[
-    "a.b", "a.b", "a.b", "A.b", "a.B", "b.b", "a.a", "c.b", "aa.b", "ab.b", "a-b.b", "a.b.b",
-    "b.a.b", "xa.b", "a", "docker.io", "index.docker.io", "localhost", "[::1]", "xn--a.b",
+    "a.b",
+    "a.b",
+    "a.b",
+    "A.b",
+    "a.B",
+    "b.b",
+    "a.a",
+    "c.b",
+    "aa.b",
+    "ab.b",
+    "a-b.b",
+    "a.b.b",
+    "b.a.b",
+    "xa.b",
+    "a",
+    "docker.io",
+    "index.docker.io",
+    "localhost",
+    "[::1]",
+    "xn--a.b",
 ];
 /// Repository segments of references.
 const REPOSITORY_SEGMENTS: &[&str] = &[
@@ -79,45 +123,57 @@ impl Pick {
 pub enum Host {
     Whole(Pick),
     AlsoWhole(Pick),
-    Labels(Vec<Pick>),
+    Labels(Pick, Vec<Pick>),
     Raw(String),
 }
 
 #[derive(Arbitrary, Debug)]
 pub enum PatternPath {
-    Segments(Vec<Pick>, Pick),
-    AlsoSegments(Vec<Pick>, Pick),
+    Segments(Pick, Vec<Pick>, Pick),
+    AlsoSegments(Pick, Vec<Pick>, Pick),
     Star,
     Raw(String),
 }
 
+/// A pattern built from the tables three times in four, else raw text.
 #[derive(Arbitrary, Debug)]
 pub enum Pattern {
-    Built {
-        host: Host,
-        port: Option<Pick>,
-        path: Option<PatternPath>,
-    },
+    Built(BuiltPattern),
+    AlsoBuilt(BuiltPattern),
+    BuiltToo(BuiltPattern),
     Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct BuiltPattern {
+    host: Host,
+    port: Pick,
+    path: Option<PatternPath>,
 }
 
 #[derive(Arbitrary, Debug)]
 pub enum ReferenceHost {
     Whole(Pick),
-    Labels(Vec<Pick>),
+    Labels(Pick, Vec<Pick>),
     None,
 }
 
+/// A reference built from the tables three times in four, else raw text.
 #[derive(Arbitrary, Debug)]
 pub enum Reference {
-    Built {
-        host: ReferenceHost,
-        port: Option<Pick>,
-        repository: Vec<Pick>,
-        tag: Pick,
-        digest: Pick,
-    },
+    Built(BuiltReference),
+    AlsoBuilt(BuiltReference),
+    BuiltToo(BuiltReference),
     Raw(String),
+}
+
+#[derive(Arbitrary, Debug)]
+pub struct BuiltReference {
+    host: ReferenceHost,
+    port: Pick,
+    repository: (Pick, Vec<Pick>),
+    tag: Pick,
+    digest: Pick,
 }
 
 /// Up to [`MAX_PATTERNS`] patterns, up to [`MAX_REFERENCES`] references and an accept mask.
@@ -126,9 +182,12 @@ pub enum Reference {
 /// failing case ready to paste into `tests/fuzz_regressions.rs`.
 #[derive(Arbitrary)]
 pub struct IndexInput {
-    pub patterns: Vec<Pattern>,
-    pub references: Vec<Reference>,
     pub accepted: u64,
+    /// At least one reference.
+    pub reference: Reference,
+    pub more_references: Vec<Reference>,
+    /// Last, so that it takes the rest of the fuzzer's bytes.
+    pub patterns: Vec<Pattern>,
 }
 
 impl IndexInput {
@@ -140,9 +199,8 @@ impl IndexInput {
             .take(MAX_PATTERNS)
             .map(Pattern::text)
             .collect();
-        let references = self
-            .references
-            .iter()
+        let references = std::iter::once(&self.reference)
+            .chain(&self.more_references)
             .take(MAX_REFERENCES)
             .map(Reference::text)
             .collect();
@@ -161,9 +219,19 @@ impl fmt::Debug for IndexInput {
     }
 }
 
-/// `parts` picked from `table`, at most `max` of them, joined by `sep`.
-fn joined(parts: &[Pick], table: &'static [&'static str], max: usize, sep: &str) -> String {
-    let parts: Vec<&str> = parts.iter().take(max).map(|p| p.of(table)).collect();
+/// `first` and `more` picked from `table`, at most `max` of them, joined by `sep`.
+fn joined(
+    first: Pick,
+    more: &[Pick],
+    table: &'static [&'static str],
+    max: usize,
+    sep: &str,
+) -> String {
+    let parts: Vec<&str> = std::iter::once(&first)
+        .chain(more)
+        .take(max)
+        .map(|p| p.of(table))
+        .collect();
     parts.join(sep)
 }
 
@@ -171,7 +239,7 @@ impl Host {
     fn text(&self) -> String {
         match self {
             Host::Whole(p) | Host::AlsoWhole(p) => p.of(PATTERN_HOSTS).to_owned(),
-            Host::Labels(labels) => joined(labels, LABELS, 4, "."),
+            Host::Labels(first, more) => joined(*first, more, LABELS, 4, "."),
             Host::Raw(s) => s.clone(),
         }
     }
@@ -179,14 +247,12 @@ impl Host {
 
 impl Pattern {
     fn text(&self) -> String {
-        let (host, port, path) = match self {
+        let BuiltPattern { host, port, path } = match self {
             Pattern::Raw(s) => return s.clone(),
-            Pattern::Built { host, port, path } => (host, port, path),
+            Pattern::Built(b) | Pattern::AlsoBuilt(b) | Pattern::BuiltToo(b) => b,
         };
         let mut s = host.text();
-        if let Some(port) = port {
-            s.push_str(port.of(PORTS));
-        }
+        s.push_str(port.of(PORTS));
         match path {
             None => {}
             Some(PatternPath::Star) => s.push_str("/*"),
@@ -194,10 +260,10 @@ impl Pattern {
                 s.push('/');
                 s.push_str(raw);
             }
-            Some(PatternPath::Segments(segments, version))
-            | Some(PatternPath::AlsoSegments(segments, version)) => {
+            Some(PatternPath::Segments(first, more, version))
+            | Some(PatternPath::AlsoSegments(first, more, version)) => {
                 s.push('/');
-                s.push_str(&joined(segments, SEGMENTS, 4, "/"));
+                s.push_str(&joined(*first, more, SEGMENTS, 4, "/"));
                 s.push_str(version.of(VERSIONS));
             }
         }
@@ -207,28 +273,34 @@ impl Pattern {
 
 impl Reference {
     fn text(&self) -> String {
-        let (host, port, repository, tag, digest) = match self {
+        let BuiltReference {
+            host,
+            port,
+            repository,
+            tag,
+            digest,
+        } = match self {
             Reference::Raw(s) => return s.clone(),
-            Reference::Built {
-                host,
-                port,
-                repository,
-                tag,
-                digest,
-            } => (host, port, repository, tag, digest),
+            Reference::Built(b) | Reference::AlsoBuilt(b) | Reference::BuiltToo(b) => b,
         };
         let mut s = match host {
             ReferenceHost::Whole(p) => p.of(REFERENCE_HOSTS).to_owned(),
-            ReferenceHost::Labels(labels) => joined(labels, LABELS, 4, ".").replace('*', "a"),
+            ReferenceHost::Labels(first, more) => {
+                joined(*first, more, LABELS, 4, ".").replace('*', "a")
+            }
             ReferenceHost::None => String::new(),
         };
-        if let Some(port) = port {
-            s.push_str(port.of(PORTS));
-        }
+        s.push_str(port.of(PORTS));
         if !s.is_empty() {
             s.push('/');
         }
-        s.push_str(&joined(repository, REPOSITORY_SEGMENTS, 4, "/"));
+        s.push_str(&joined(
+            repository.0,
+            &repository.1,
+            REPOSITORY_SEGMENTS,
+            4,
+            "/",
+        ));
         s.push_str(tag.of(TAGS));
         let digest = digest.of(DIGESTS);
         if !digest.is_empty() {

@@ -36,7 +36,7 @@ use std::fmt;
 
 use wildmatch::WildMatch;
 
-use crate::reference::ImageReference;
+use crate::reference::{ImageReference, ReferenceErrorKind};
 
 /// A parsed, validated match pattern.
 #[derive(Clone)]
@@ -378,8 +378,14 @@ pub enum PatternErrorKind {
     InvalidPathChar(char),
     /// An upper-case letter in the repository part, which never matches anything.
     UppercaseRepository(char),
-    /// A bracketed IPv6 host that is not closed or holds a bad character.
+    /// A bracketed IPv6 host that is not closed or is not an IPv6 address.
     InvalidIpv6,
+    /// A host label that starts or ends with `-`.
+    HyphenAtLabelEdge,
+    /// A wildcard-free part of the path (a repository component, `:TAG` or `@DIGEST`) that no
+    /// image reference can hold, so the pattern could never match: the part, and the reference
+    /// grammar's reason.
+    Unmatchable(String, String),
 }
 
 impl PatternError {
@@ -421,7 +427,9 @@ impl fmt::Display for PatternError {
             EmptyPathSegment => "has an empty path segment (`//`); remove the extra slash".to_owned(),
             InvalidPathChar(c) => format!("has {c:?} in the path; paths hold lowercase letters, digits, `.`, `_`, `-`, `/`, wildcards `*` and `?`, and `:TAG` or `@DIGEST`"),
             UppercaseRepository(c) => format!("has the upper-case letter {c:?} in the repository path, which never matches (repositories are lowercase); write it in lowercase"),
-            InvalidIpv6 => "has a bracketed IPv6 host that is not closed with `]` or holds something other than hex digits, `:` and `.`".to_owned(),
+            InvalidIpv6 => "has a bracketed host that is not an IPv6 address closed with `]`".to_owned(),
+            HyphenAtLabelEdge => "has a host label that starts or ends with `-`, which no host name does".to_owned(),
+            Unmatchable(part, why) => format!("has {part:?}, which no image reference can hold ({why}), so the pattern would never match"),
         };
         write!(
             f,
@@ -490,7 +498,7 @@ impl Parser<'_> {
             {
                 return Err(self.err(1 + i, PatternErrorKind::InvalidIpv6));
             }
-            if close == 1 {
+            if auth[1..close].parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(self.err(1, PatternErrorKind::InvalidIpv6));
             }
             let port = self.parse_port(&auth[close + 1..], close + 1)?;
@@ -514,6 +522,16 @@ impl Parser<'_> {
                 .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '-' || c == '*'))
             {
                 return Err(self.err(offset + i, PatternErrorKind::InvalidHostChar(c)));
+            }
+            // Host labels never start or end with `-` (a `*` there may stand for a letter).
+            if label.starts_with('-') {
+                return Err(self.err(offset, PatternErrorKind::HyphenAtLabelEdge));
+            }
+            if label.ends_with('-') {
+                return Err(self.err(
+                    offset + label.len() - 1,
+                    PatternErrorKind::HyphenAtLabelEdge,
+                ));
             }
             wildcard_labels += u32::from(label.contains('*'));
             offset += label.len() + 1;
@@ -543,6 +561,48 @@ impl Parser<'_> {
             .parse::<u16>()
             .map(Some)
             .map_err(|_| self.err(at + 1, PatternErrorKind::InvalidPort))
+    }
+
+    /// Every wildcard-free piece of the path (a repository component, the tag, the digest) must
+    /// be something an image reference can hold, or the pattern could never match. The reference
+    /// parser is the judge, so the two grammars cannot drift apart.
+    fn check_grammar(&self, path: &str, at: usize, repo_end: usize) -> Result<(), PatternError> {
+        let wild = |piece: &str| piece.contains(['*', '?']);
+        let probe = |text: String| ImageReference::parse(&text).map_err(|e| grammar_rule(e.kind()));
+        let mut offset = 0;
+        for component in path[..repo_end].split('/') {
+            if !wild(component) {
+                probe(format!("x.example/{component}")).map_err(|why| {
+                    self.err(
+                        at + offset,
+                        PatternErrorKind::Unmatchable(component.to_owned(), why),
+                    )
+                })?;
+            }
+            offset += component.len() + 1;
+        }
+        let version = &path[repo_end..];
+        let (tag, digest) = match version.find('@') {
+            Some(i) => (&version[..i], Some(&version[i..])),
+            None => (version, None),
+        };
+        if let Some(t) = tag.strip_prefix(':').filter(|t| !wild(t)) {
+            probe(format!("x.example/x:{t}")).map_err(|why| {
+                self.err(
+                    at + repo_end,
+                    PatternErrorKind::Unmatchable(tag.to_owned(), why),
+                )
+            })?;
+        }
+        if let Some(d) = digest.filter(|d| !wild(d)) {
+            probe(format!("x.example/x{d}")).map_err(|why| {
+                self.err(
+                    at + repo_end + tag.len(),
+                    PatternErrorKind::Unmatchable(d.to_owned(), why),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// The path after `HOST[:PORT]/`, starting at byte `at`.
@@ -585,6 +645,7 @@ impl Parser<'_> {
         if path.starts_with('/') || repo_end == 0 {
             return Err(self.err(at, PatternErrorKind::EmptyPathSegment));
         }
+        self.check_grammar(path, at, repo_end)?;
         let versioned = repo_end < path.len();
         let prefix = path.find(['*', '?']).unwrap_or(path.len()) as u32;
         let literal = path.bytes().filter(|&b| b != b'*' && b != b'?').count() as u32;
@@ -604,6 +665,24 @@ impl Parser<'_> {
         };
         Ok((pattern, prefix, literal))
     }
+}
+
+/// The reference-grammar rule a wildcard-free piece of a pattern breaks, in a few words.
+fn grammar_rule(kind: &ReferenceErrorKind) -> String {
+    match kind {
+        ReferenceErrorKind::InvalidPathComponent => {
+            "repository components are lowercase letters and digits joined by `.`, `_`, `__` or `-`"
+        }
+        ReferenceErrorKind::NameTooLong => "a repository is at most 255 characters",
+        ReferenceErrorKind::InvalidTag => {
+            "a tag is 1 to 128 letters, digits, `_`, `.` or `-`, and does not start with `.` or `-`"
+        }
+        ReferenceErrorKind::InvalidDigest | ReferenceErrorKind::UnsupportedDigestAlgorithm => {
+            "a digest is sha256, sha384 or sha512, a `:`, and 64, 96 or 128 lowercase hex digits"
+        }
+        _ => "the image reference grammar does not allow it",
+    }
+    .to_owned()
 }
 
 /// One pattern that matched an image, with its place in the configuration.

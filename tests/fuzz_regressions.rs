@@ -56,9 +56,9 @@ const REFERENCES: &[&str] = &[
 
 /// `pattern` target.
 const PATTERNS: &[&str] = &[
-    // Accepted, though no image reference can match them (the pattern grammar is looser than
-    // the reference grammar): dot-only path segments, a bracketed host that is no address, a
-    // label starting with '-', `=` in a digest.
+    // Once accepted, though no image could match them; now errors: dot-only path segments, a
+    // bracketed host that is no address, a label starting with '-'. (`=` in a digest glob is
+    // still accepted: wildcard pieces are not checked against the reference grammar.)
     "bcrb/./....@..........",
     "[:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee:38eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee]/y",
     "-D/l",

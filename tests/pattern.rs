@@ -546,3 +546,51 @@ fn valid_edge_patterns_parse() {
         );
     }
 }
+
+/// Patterns no image could ever match are errors, not silent dead entries: the wildcard-free
+/// pieces of a path must be something the reference grammar can hold, host labels never start
+/// or end with `-`, and a bracketed host must be an IPv6 address.
+#[test]
+fn unmatchable_patterns_are_errors() {
+    use registry_auth::pattern::PatternErrorKind as K;
+    #[rustfmt::skip]
+    let cases: &[(&str, usize, &str)] = &[
+        ("a.b/./x", 4, "repository components"),
+        ("a.b/team/..", 9, "repository components"),
+        ("a.b/team-/x", 4, "repository components"),
+        ("a.b/x:", 5, "a tag is"),
+        ("a.b/x:.v1", 5, "a tag is"),
+        ("a.b/x@sha256:abc", 5, "a digest is"),
+        ("a.b/x@md5:0123456789abcdef0123456789abcdef", 5, "a digest is"),
+        ("a.b/x:v1@sha256:xyz", 8, "a digest is"),
+        ("-a.b/x", 0, "starts or ends with `-`"),
+        ("a-.b/x", 1, "starts or ends with `-`"),
+        ("a.b-/x", 3, "starts or ends with `-`"),
+        ("[:eeee:38ee]/y", 1, "not an IPv6 address"),
+        ("[1::2::3]/y", 1, "not an IPv6 address"),
+    ];
+    for (pattern, at, says) in cases {
+        let e = MatchPattern::parse(pattern).expect_err(pattern);
+        assert_eq!(e.position(), *at, "{pattern}: {e}");
+        assert!(
+            matches!(
+                e.kind(),
+                K::Unmatchable(..) | K::HyphenAtLabelEdge | K::InvalidIpv6
+            ),
+            "{pattern}: {:?}",
+            e.kind()
+        );
+        assert!(e.to_string().contains(says), "{pattern}: {e}");
+    }
+    // Wildcard pieces are not judged, and the valid forms still parse.
+    for ok in [
+        "a.b/x:v*",
+        "a.b/x@sha256:*",
+        "*-a.b/x",
+        "a*.b/te?m/*",
+        "[::1]:5000/x",
+        "a.b/x:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        MatchPattern::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}

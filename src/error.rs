@@ -81,7 +81,7 @@ pub enum Error {
         detail: String,
     },
     /// No region is known for a call.
-    #[error("no AWS region for {context}: set `region` on the registry entry")]
+    #[error("no AWS region for {context}: set `region` on the registry entry (or pass one to DefaultResolverBuilder::entry)")]
     MissingRegion {
         /// Which entry or call lacked a region.
         context: String,

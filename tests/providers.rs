@@ -440,3 +440,28 @@ async fn a_thousand_cold_resolves_over_ten_registries_make_ten_calls() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 10);
 }
+
+#[tokio::test]
+async fn an_entry_without_a_region_says_where_to_set_it() {
+    let emu = Emulator::get();
+    let provider = iam_provider(&emu, "AKIAIOSFODNN7EXAMPLE", "unused");
+    // A host that is not an ECR hostname takes the entry's region, and this entry has none.
+    let r = DefaultResolver::builder()
+        .entry(
+            MatchPattern::parse("registry.internal.example/*").unwrap(),
+            "",
+            Arc::new(provider),
+        )
+        .build()
+        .unwrap();
+    let err = r
+        .resolve_str("registry.internal.example/app:v1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MissingRegion { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("registry.internal.example") && text.contains("set `region`"),
+        "{text}"
+    );
+}

@@ -111,6 +111,16 @@ pub(crate) async fn ecr_token(
     target: &EcrTarget,
     caller: &Caller<'_>,
 ) -> Result<RegistryCredential, Error> {
+    if target.region.trim().is_empty() {
+        // Only an embedder's own entry can get here (configuration files require a region):
+        // the image's host is not an ECR hostname, so the entry's region is the only source.
+        return Err(Error::MissingRegion {
+            context: format!(
+                "{} (its host is not an ECR hostname, so the call goes to the entry's region, and the entry has none)",
+                target.registry
+            ),
+        });
+    }
     let sdk = options.sdk_config(&target.region, credentials).await;
     let conf = aws_sdk_ecr::config::Builder::from(&sdk)
         .use_fips(target.fips)

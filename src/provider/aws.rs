@@ -111,6 +111,12 @@ pub(crate) async fn ecr_token(
     target: &EcrTarget,
     caller: &Caller<'_>,
 ) -> Result<RegistryCredential, Error> {
+    if target.public {
+        return Err(Error::Unsupported(format!(
+            "{} is ECR Public: its images pull without credentials, and its tokens come from the separate ecr-public API, which the AWS providers do not call; remove the entry or narrow its pattern to private registries",
+            target.registry
+        )));
+    }
     if target.region.trim().is_empty() {
         // Only an embedder's own entry can get here (configuration files require a region):
         // the image's host is not an ECR hostname, so the entry's region is the only source.

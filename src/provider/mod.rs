@@ -55,6 +55,8 @@ pub struct EcrTarget {
     pub fips: bool,
     /// Use the dual-stack endpoint.
     pub dual_stack: bool,
+    /// The host is ECR Public (`public.ecr.aws`), whose tokens the private ECR API cannot give.
+    pub public: bool,
 }
 
 impl EcrTarget {
@@ -65,19 +67,21 @@ impl EcrTarget {
     pub fn for_image(image: &ImageReference, entry_region: &str) -> Self {
         let registry = image.domain().to_ascii_lowercase();
         match EcrHost::parse(image.domain()) {
-            Some(h) if !h.is_public() => Self {
+            Some(h) => Self {
                 registry,
                 registry_id: h.account_id().map(str::to_owned),
                 region: h.region().unwrap_or(entry_region).to_owned(),
                 fips: h.fips(),
                 dual_stack: h.dual_stack(),
+                public: h.is_public(),
             },
-            _ => Self {
+            None => Self {
                 registry,
                 registry_id: None,
                 region: entry_region.to_owned(),
                 fips: false,
                 dual_stack: false,
+                public: false,
             },
         }
     }

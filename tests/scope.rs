@@ -475,3 +475,105 @@ async fn the_seeds_two_options_side_by_side_against_the_emulator() {
         (1, 1)
     );
 }
+
+mod property {
+    use proptest::prelude::*;
+    use registry_auth::pattern::{self, MatchPattern};
+    use registry_auth::provider::{CredentialProvider, EcrTarget};
+    use registry_auth::reference::ImageReference;
+    use registry_auth::resolver::DefaultResolver;
+    use registry_auth::scope::{EntryScope, ResolveContext};
+    use registry_auth::{Error, RegistryCredential};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct Never;
+
+    #[async_trait::async_trait]
+    impl CredentialProvider for Never {
+        async fn fetch(&self, _: &EcrTarget) -> Result<RegistryCredential, Error> {
+            Err(Error::Builder("not called in this test".into()))
+        }
+        fn identity(&self) -> String {
+            "never".into()
+        }
+    }
+
+    const PATTERNS: &[&str] = &[
+        "a.example/*",
+        "a.example/team/*",
+        "a.example/team",
+        "*.example/*",
+        "a.example/team/x:v1",
+        "b.example/*",
+        "*.*/*",
+        "a.example/te*",
+        "a.example",
+    ];
+    const ORGS: &[&str] = &["acme", "globex"];
+    const ENVS: &[&str] = &["gpu", "cpu", "dev"];
+    const IMAGES: &[&str] = &[
+        "a.example/team/x:v1",
+        "a.example/team:v2",
+        "a.example/teammate/y",
+        "b.example/z",
+        "c.example/q",
+    ];
+
+    fn scope() -> impl Strategy<Value = EntryScope> {
+        (
+            proptest::option::of(0..ORGS.len()),
+            proptest::option::of(proptest::collection::btree_set(0..ENVS.len(), 1..=2)),
+        )
+            .prop_map(|(owner, envs)| {
+                let mut s = EntryScope::new();
+                if let Some(o) = owner {
+                    s = s.with_owner(ORGS[o]);
+                }
+                if let Some(e) = envs {
+                    s = s.with_environments(e.into_iter().map(|i| ENVS[i]));
+                }
+                s
+            })
+    }
+
+    fn context() -> impl Strategy<Value = ResolveContext> {
+        prop_oneof![
+            Just(ResolveContext::unscoped()),
+            (0..ORGS.len(), proptest::option::of(0..ENVS.len())).prop_map(|(o, e)| {
+                let c = ResolveContext::organization(ORGS[o]);
+                match e {
+                    Some(e) => c.with_environment(ENVS[e]),
+                    None => c,
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The scoped, compiled lookup equals the oracle: a plain scan over the entries the
+        /// context may use.
+        #[test]
+        fn select_in_equals_the_scoped_plain_scan(
+            entries in proptest::collection::vec((0..PATTERNS.len(), scope()), 1..8),
+            ctx in context(),
+            image in 0..IMAGES.len(),
+        ) {
+            let mut b = DefaultResolver::builder();
+            for (p, s) in &entries {
+                b = b.scoped_entry(MatchPattern::parse(PATTERNS[*p]).unwrap(), "us-east-1", s.clone(), Arc::new(Never));
+            }
+            // Entries an earlier one shadows are refused at build: nothing to compare then.
+            let Ok(r) = b.build() else { return Ok(()); };
+            let image = ImageReference::parse(IMAGES[image]).unwrap();
+            let patterns: Vec<MatchPattern> = entries.iter().map(|(p, _)| MatchPattern::parse(PATTERNS[*p]).unwrap()).collect();
+            let permitted: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].1.check(&ctx).is_ok()).collect();
+            let oracle = pattern::best_match(permitted.iter().map(|&i| &patterns[i]), &image).map(|k| permitted[k]);
+            let got = r.select_in(&ctx, &image).unwrap().map(|(i, _)| i);
+            prop_assert_eq!(got, oracle);
+            prop_assert_eq!(r.explain_in(&ctx, &image).winner, oracle);
+        }
+    }
+}

@@ -12,7 +12,8 @@
 //! and images that miss. Also the index build time, heap bytes per entry (a counting global
 //! allocator) and a check that lookups allocate nothing.
 //!
-//! `cargo bench --bench matching`; `-- hit/index` and the like pick benchmarks by name.
+//! `cargo bench --bench matching`; `-- hit/index` and the like pick benchmarks by name,
+//! `MATCHING_SIZES=10000` picks the sizes and `MATCHING_MISS_KIND` one kind of miss.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{HashMap, HashSet};
@@ -236,10 +237,17 @@ fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<ImageReference> {
 
 /// Images that hit no entry: Docker Hub and other public registries, accounts no entry names
 /// (through the wildcard hosts' trie), known registries on another port.
+///
+/// `MATCHING_MISS_KIND=0..4` keeps one kind only (0 Docker Hub, 1 ghcr.io, 2 and 3 an unknown
+/// ECR account, 4 a known registry on another port), to see what each costs.
 fn misses(rng: &mut Rng) -> Vec<ImageReference> {
+    let only: Option<usize> = std::env::var("MATCHING_MISS_KIND")
+        .ok()
+        .map(|k| k.parse().expect("MATCHING_MISS_KIND is 0 to 4"));
     (0..QUERIES)
         .map(|_| {
-            let image = match rng.below(5) {
+            let kind = only.unwrap_or_else(|| rng.below(5));
+            let image = match kind {
                 0 => format!("ubuntu:2{}.04", rng.below(5)),
                 1 => format!("ghcr.io/org-{}/tool:1", rng.below(100)),
                 2 | 3 => format!(
@@ -321,7 +329,7 @@ impl Globs {
 
 /// Linear scans and globset are skipped where one sample would take too long.
 const LINEAR_MAX: usize = 100_000;
-const GLOBSET_MAX: usize = 100_000;
+const GLOBSET_MAX: usize = 10_000;
 
 struct Setup {
     strings: Vec<String>,
@@ -425,8 +433,16 @@ fn check(s: &Setup, n: usize) {
     assert_eq!(allocations, 0);
 }
 
+/// `SIZES`, or the comma-separated list in `MATCHING_SIZES` (for a quick run or a profile).
+fn sizes() -> Vec<usize> {
+    match std::env::var("MATCHING_SIZES") {
+        Ok(list) => list.split(',').map(|n| n.trim().parse().unwrap()).collect(),
+        Err(_) => SIZES.to_vec(),
+    }
+}
+
 fn lookups(c: &mut Criterion) {
-    for &n in &SIZES {
+    for n in sizes() {
         let s = setup(n);
         for (name, images) in [("hit", &s.hits), ("miss", &s.misses)] {
             let mut group = c.benchmark_group(name);

@@ -6,9 +6,13 @@
 //!
 //! - **Host groups.** Patterns with the same host and port form one group, and all of a group's
 //!   patterns share their host specificity. A literal host finds its one group by a single
-//!   ASCII-case-insensitive hash lookup of the image's `(host, port)`.
-//! - **Wildcard hosts** sit in a trie over their labels, read from the right: literal labels are
-//!   hash edges, labels holding `*` are tried one by one (there are few per node).
+//!   ASCII-case-insensitive hash lookup of the image's `(host, port)`. The index keeps its own
+//!   copy of the literal hosts, so confirming the host reads no pattern, and a group that is one
+//!   pattern without a path (`HOST/*`, the usual entry) answers without reading the pattern.
+//! - **Wildcard hosts** are filed by *shape*, the label count and which labels hold `*`, and
+//!   by their literal labels. An image's host is looked up once per shape with its label count
+//!   (a configuration has a handful, whatever its size): one hash of the labels the shape keeps,
+//!   then the wildcard labels are checked.
 //! - **Paths.** A group keeps its patterns best first: longest literal path prefix, then most
 //!   literal characters, then position. Every pattern that can match has a literal prefix that
 //!   is a prefix of the image's `REPOSITORY[:TAG][@DIGEST]`; small groups check that while
@@ -16,7 +20,8 @@
 //!   longest first, by binary search.
 //!
 //! A literal host always beats a wildcard one (fewer wildcard labels), so a match in the literal
-//! group ends the lookup; only a miss there walks the trie. A lookup never allocates.
+//! group ends the lookup; only a miss there looks at the wildcard hosts. A lookup never
+//! allocates.
 //!
 //! ```
 //! use registry_auth::index::PatternIndex;
@@ -55,39 +60,87 @@ use crate::reference::ImageReference;
 
 /// Groups with at most this many patterns are scanned; larger ones get a sorted prefix table.
 const SCAN_MAX: usize = 8;
-/// The wildcard trie's root: the place right of a host's last label.
-const ROOT: u32 = 0;
+/// Wildcard hosts with more labels than this are not filed by shape but tried one by one.
+const MAX_SHAPE_LABELS: usize = 16;
 
 /// Many match patterns compiled for best-match lookup; see the [module documentation](self).
 #[derive(Clone)]
 pub struct PatternIndex {
+    /// In position order.
     patterns: Vec<MatchPattern>,
-    /// Pattern positions, grouped by host group; each group's slice is best first.
+    /// Positions, grouped by host; each group's slice is best first.
     entries: Vec<u32>,
-    groups: Vec<Group>,
     /// The literal-prefix runs of the large groups; each group's runs sorted by prefix.
-    runs: Vec<Span>,
-    /// Literal `(host, port)` → group.
-    literal: HashTable<u32>,
-    /// The wildcard-host trie; `nodes[ROOT]` is the root.
-    nodes: Vec<Node>,
-    /// `(parent node, literal label)` → child node.
-    edges: HashTable<u32>,
+    runs: Vec<Run>,
+    /// Each large group's span of `runs`.
+    run_spans: Vec<Span>,
+    /// A literal `(host, port)` → its group in `groups`.
+    literal: HashTable<LiteralSlot>,
+    /// The groups with a literal host.
+    groups: Vec<Group>,
+    /// The wildcard hosts, filed by shape and literal labels.
+    wild: WildHosts,
+    /// The text of run prefixes, of literal hosts (each after its length) and of wildcard host
+    /// patterns, lowercased.
+    text: Vec<u8>,
     hasher: CaseFoldHasher,
 }
 
 /// Patterns that share a host (as written, up to ASCII case) and a port.
 #[derive(Clone, Debug)]
 struct Group {
-    port: Option<u16>,
-    /// Into `entries`; never empty.
+    /// Into `entries`; or, when `end` is [`PATHLESS`], `start` is the position of the group's
+    /// only pattern, which has no path (`HOST` or `HOST/*`, most entries), so that the lookup
+    /// reads neither `entries` nor the pattern.
     entries: Span,
-    /// Into `runs`; empty when the group is small enough to scan.
-    runs: Span,
+    /// Into `run_spans`; [`NO_RUNS`] when the group is small enough to scan.
+    runs: u32,
+    port: Option<u16>,
+}
+
+/// `Group::entries.end` of a group that is one pattern without a path.
+const PATHLESS: u32 = u32::MAX;
+/// `Group::runs` of a group without a prefix table.
+const NO_RUNS: u32 = u32::MAX;
+
+impl Group {
+    /// The position of the group's only pattern, when it has no path.
+    fn pathless(&self) -> Option<usize> {
+        (self.entries.end == PATHLESS).then_some(self.entries.start as usize)
+    }
+
+    /// The position of one of the group's patterns (they share the host).
+    fn member(&self, entries: &[u32]) -> usize {
+        self.pathless()
+            .unwrap_or_else(|| entries[self.entries.start as usize] as usize)
+    }
+}
+
+/// A literal host in the hash table: its group, and its text, so that confirming the host
+/// reads neither the group's patterns nor their strings.
+#[derive(Clone, Copy, Debug)]
+struct LiteralSlot {
+    /// Into `groups`.
+    group: u32,
+    /// Into `text`: the host's length (one byte, or 255 and a little-endian `u32`), then the
+    /// lowercased host.
+    host: u32,
+}
+
+/// Patterns of one group that share a literal path prefix.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// The prefix's first eight bytes, big-endian and zero-padded: most comparisons end here,
+    /// without reading `text`. (Paths hold no zero byte, so the order is the prefixes' order.)
+    head: u64,
+    /// Into `entries`.
+    entries: Span,
+    /// Into `text`.
+    prefix: Span,
 }
 
 /// A range of a `Vec`, in half the space of a `Range<usize>`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Span {
     start: u32,
     end: u32,
@@ -97,32 +150,55 @@ impl Span {
     fn range(self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
-}
 
-/// One label of a wildcard host pattern, with the groups whose host ends here.
-#[derive(Clone, Debug)]
-struct Node {
-    parent: u32,
-    /// Lowercased; holds `*` when the node is a wildcard child of its parent.
-    label: Box<str>,
-    /// Children whose label holds `*`.
-    wild: Vec<u32>,
-    /// Whether `edges` holds any child of this node.
-    has_literal_children: bool,
-    /// Groups whose host pattern is the labels from here to the root.
-    groups: Vec<u32>,
-}
-
-impl Node {
-    fn new(parent: u32, label: &str) -> Self {
-        Self {
-            parent,
-            label: label.into(),
-            wild: Vec::new(),
-            has_literal_children: false,
-            groups: Vec::new(),
-        }
+    fn is_empty(self) -> bool {
+        self.start == self.end
     }
+}
+
+/// The wildcard hosts.
+#[derive(Clone, Default)]
+struct WildHosts {
+    /// Every distinct shape.
+    shapes: Vec<Shape>,
+    /// Bit `n - 1` is set when some shape has `n` labels.
+    label_counts: u32,
+    /// `(shape, literal labels)` → the hosts with them.
+    keys: HashTable<WildKey>,
+    /// Grouped by key.
+    hosts: Vec<WildHost>,
+    /// Hosts with more than `MAX_SHAPE_LABELS` labels, tried one by one.
+    long: Vec<WildHost>,
+}
+
+/// Which labels of a wildcard host hold `*`, of how many.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shape {
+    labels: u32,
+    /// Bit `i` is set when label `i` (from the left) holds `*`.
+    wild: u64,
+}
+
+/// Wildcard hosts of one shape with the same literal labels.
+#[derive(Clone, Debug)]
+struct WildKey {
+    hash: u64,
+    shape: u32,
+    /// Into `hosts`; the first one's literal labels are the key's.
+    hosts: Span,
+}
+
+/// One wildcard host pattern and port: its lowercased text and its group.
+#[derive(Clone, Debug)]
+struct WildHost {
+    /// Into `text`.
+    host: Span,
+    /// Where each label starts in the host's text, and one past its end plus one: label `i` is
+    /// `starts[i]..starts[i + 1] - 1`. Unused for hosts with too many labels to have a shape.
+    starts: [u16; MAX_SHAPE_LABELS + 1],
+    /// Whether a label other than a lone `*` holds `*`, so that the labels must be matched.
+    partial: bool,
+    group: Group,
 }
 
 /// Where a matching pattern stands: greater is better, as [`pattern::best_match`] decides.
@@ -131,20 +207,35 @@ impl Node {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Rank {
     specificity: Specificity,
-    index: u32,
+    position: u32,
 }
 
 impl Ord for Rank {
     fn cmp(&self, other: &Self) -> Ordering {
         self.specificity
             .cmp(&other.specificity)
-            .then(other.index.cmp(&self.index))
+            .then(other.position.cmp(&self.position))
     }
 }
 
 impl PartialOrd for Rank {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
+    }
+}
+
+/// An image host cut into labels, with each label's hash: computed once per lookup, and only
+/// when some wildcard shape has as many labels.
+struct HostLabels {
+    count: usize,
+    bounds: [(u32, u32); MAX_SHAPE_LABELS],
+    hashes: [u64; MAX_SHAPE_LABELS],
+}
+
+impl HostLabels {
+    fn label<'h>(&self, host: &'h [u8], i: usize) -> &'h [u8] {
+        let (start, end) = self.bounds[i];
+        &host[start as usize..end as usize]
     }
 }
 
@@ -158,8 +249,7 @@ impl PatternIndex {
     ///
     /// With `u32::MAX` patterns or more.
     pub fn new(patterns: impl IntoIterator<Item = MatchPattern>) -> Self {
-        let mut patterns: Vec<MatchPattern> = patterns.into_iter().collect();
-        patterns.shrink_to_fit();
+        let patterns: Vec<MatchPattern> = patterns.into_iter().collect();
         assert!(
             u32::try_from(patterns.len()).is_ok_and(|n| n < u32::MAX),
             "a PatternIndex holds fewer than 2^32 - 1 patterns"
@@ -167,6 +257,7 @@ impl PatternIndex {
         Builder {
             hasher: CaseFoldHasher::new(),
             patterns,
+            text: Vec::new(),
         }
         .build()
     }
@@ -189,15 +280,17 @@ impl PatternIndex {
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
         if let Some(group) = self.literal_group(image.host(), image.port()) {
-            let found = self.candidates(group, image.path_and_version(), |i| {
-                if self.patterns[i].path_matches(image) && accept(i) {
-                    Break(i)
+            let found = self.candidates(group, image.path_and_version(), |position| {
+                let serves =
+                    group.pathless().is_some() || self.patterns[position].path_matches(image);
+                if serves && accept(position) {
+                    Break(position)
                 } else {
                     Continue(())
                 }
             });
-            if let Break(i) = found {
-                return Some(i);
+            if let Break(position) = found {
+                return Some(position);
             }
         }
         self.wildcard_match(image, accept)
@@ -213,9 +306,9 @@ impl PatternIndex {
         self.patterns.is_empty()
     }
 
-    /// The pattern at `index`.
-    pub fn pattern(&self, index: usize) -> Option<&MatchPattern> {
-        self.patterns.get(index)
+    /// The pattern at `position`.
+    pub fn pattern(&self, position: usize) -> Option<&MatchPattern> {
+        self.patterns.get(position)
     }
 
     /// Every pattern, in position order.
@@ -225,19 +318,19 @@ impl PatternIndex {
 
     fn literal_group(&self, host: &str, port: Option<u16>) -> Option<&Group> {
         let hash = self.hasher.hash(host.as_bytes(), port_code(port));
-        let &g = self.literal.find(hash, |&g| {
-            let group = &self.groups[g as usize];
-            group.port == port && host_text(self.representative(group)).eq_ignore_ascii_case(host)
+        let slot = self.literal.find(hash, |slot| {
+            eq_folded(self.literal_host(slot.host), host.as_bytes())
+                && self.groups[slot.group as usize].port == port
         })?;
-        Some(&self.groups[g as usize])
+        Some(&self.groups[slot.group as usize])
     }
 
-    fn representative(&self, group: &Group) -> &MatchPattern {
-        &self.patterns[self.entries[group.entries.start as usize] as usize]
+    fn literal_host(&self, at: u32) -> &[u8] {
+        literal_host(&self.text, at)
     }
 
-    /// Calls `f` with the group's patterns whose literal path prefix starts `path`, best first:
-    /// every pattern of the group that can match an image with this path, and no other.
+    /// Calls `f` with the positions of the group's patterns whose literal path prefix starts
+    /// `path`, best first: every pattern of the group that can match an image with this path.
     fn candidates<B>(
         &self,
         group: &Group,
@@ -245,10 +338,14 @@ impl PatternIndex {
         mut f: impl FnMut(usize) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let path = path.as_bytes();
-        if group.runs.start == group.runs.end {
-            for &i in &self.entries[group.entries.range()] {
-                if path.starts_with(literal_prefix(&self.patterns[i as usize])) {
-                    f(i as usize)?;
+        if let Some(position) = group.pathless() {
+            return f(position);
+        }
+        if group.runs == NO_RUNS {
+            for &position in &self.entries[group.entries.range()] {
+                let position = position as usize;
+                if starts_with(path, literal_prefix(&self.patterns[position])) {
+                    f(position)?;
                 }
             }
             return Continue(());
@@ -256,17 +353,30 @@ impl PatternIndex {
         // Every prefix of `path` that is some run's prefix, longest first. The greatest run
         // prefix not above `query` is either the longest prefix of `query` among them, or shares
         // with `query` a common start beyond which no run prefix can be a prefix of `query`.
-        let runs = &self.runs[group.runs.range()];
+        let runs = &self.runs[self.run_spans[group.runs as usize].range()];
         let mut query = path;
         loop {
-            let after = runs.partition_point(|&run| self.run_prefix(run) <= query);
-            let Some(&run) = after.checked_sub(1).map(|k| &runs[k]) else {
+            if query.is_empty() {
+                // Only the empty prefix is left, and it sorts first.
+                if runs[0].prefix.is_empty() {
+                    for &position in &self.entries[runs[0].entries.range()] {
+                        f(position as usize)?;
+                    }
+                }
+                return Continue(());
+            }
+            let head = head_word(query);
+            let after = runs.partition_point(|run| {
+                run.head < head
+                    || run.head == head && cmp_bytes(self.run_prefix(run), query).is_le()
+            });
+            let Some(run) = after.checked_sub(1).map(|k| &runs[k]) else {
                 return Continue(());
             };
             let prefix = self.run_prefix(run);
-            if query.starts_with(prefix) {
-                for &i in &self.entries[run.range()] {
-                    f(i as usize)?;
+            if starts_with(query, prefix) {
+                for &position in &self.entries[run.entries.range()] {
+                    f(position as usize)?;
                 }
                 let Some(shorter) = prefix.len().checked_sub(1) else {
                     return Continue(());
@@ -279,34 +389,110 @@ impl PatternIndex {
         }
     }
 
-    fn run_prefix(&self, run: Span) -> &[u8] {
-        literal_prefix(&self.patterns[self.entries[run.start as usize] as usize])
+    fn run_prefix(&self, run: &Run) -> &[u8] {
+        &self.text[run.prefix.range()]
     }
 
     /// The best accepted match among the wildcard hosts.
     ///
-    /// Each pass walks the trie and finds the best match ranked below every match already
-    /// refused; `accept` then sees it. So `accept` sees matches best first with no list of them
-    /// kept, and one pass is all it takes unless `accept` refuses.
+    /// Each pass finds the best match ranked below every match already refused; `accept` then
+    /// sees it. So `accept` sees matches best first with no list of them kept, and one pass is
+    /// all it takes unless `accept` refuses.
     fn wildcard_match(
         &self,
         image: &ImageReference,
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
-        if self.nodes.len() <= 1 {
+        let host = image.host();
+        let mut labels = HostLabels {
+            count: 0,
+            bounds: [(0, 0); MAX_SHAPE_LABELS],
+            hashes: [0; MAX_SHAPE_LABELS],
+        };
+        let shaped = self.host_labels(host.as_bytes(), &mut labels);
+        if !shaped && self.wild.long.is_empty() {
             return None;
         }
+        let labels = shaped.then_some(&labels);
         let mut refused: Option<Rank> = None;
         loop {
             let mut best: Option<Rank> = None;
-            self.walk(ROOT, image.host(), &mut |g| {
-                self.best_in_group(&self.groups[g as usize], image, refused, &mut best);
+            self.wild_groups(host, labels, |group| {
+                self.best_in_group(group, image, refused, &mut best);
             });
-            let index = best?.index as usize;
-            if accept(index) {
-                return Some(index);
+            let position = best?.position as usize;
+            if accept(position) {
+                return Some(position);
             }
             refused = best;
+        }
+    }
+
+    /// Cuts the host into `labels` and hashes them, when some shape has as many labels.
+    fn host_labels(&self, host: &[u8], labels: &mut HostLabels) -> bool {
+        let mut count = 0;
+        let mut start = 0;
+        let cut = for_each_dot(host, |dot| {
+            if count + 1 == MAX_SHAPE_LABELS {
+                return Break(());
+            }
+            labels.bounds[count] = (start as u32, dot as u32);
+            count += 1;
+            start = dot + 1;
+            Continue(())
+        });
+        if cut.is_break() {
+            return false;
+        }
+        labels.bounds[count] = (start as u32, host.len() as u32);
+        count += 1;
+        if self.wild.label_counts & (1 << (count - 1)) == 0 {
+            return false;
+        }
+        labels.count = count;
+        for i in 0..count {
+            labels.hashes[i] = self.hasher.label_hash(labels.label(host, i));
+        }
+        true
+    }
+
+    /// Calls `visit` with every wildcard group whose host pattern matches `host`.
+    fn wild_groups<'a>(
+        &'a self,
+        host_str: &str,
+        labels: Option<&HostLabels>,
+        mut visit: impl FnMut(&'a Group),
+    ) {
+        let host = host_str.as_bytes();
+        let text = |span: Span| &self.text[span.range()];
+        if let Some(labels) = labels {
+            for (s, shape) in self.wild.shapes.iter().enumerate() {
+                if shape.labels as usize != labels.count {
+                    continue;
+                }
+                let key = self
+                    .hasher
+                    .shape_key(s as u32, *shape, |i| labels.hashes[i]);
+                let found = self.wild.keys.find(key, |k| {
+                    k.hash == key && k.shape == s as u32 && {
+                        let first = &self.wild.hosts[k.hosts.start as usize];
+                        literal_labels_equal(text(first.host), first, *shape, host, labels)
+                    }
+                });
+                let Some(key) = found else { continue };
+                for wild in &self.wild.hosts[key.hosts.range()] {
+                    if !wild.partial
+                        || wild_labels_match(text(wild.host), wild, *shape, host, labels)
+                    {
+                        visit(&wild.group);
+                    }
+                }
+            }
+        }
+        for wild in &self.wild.long {
+            if self.patterns[wild.group.member(&self.entries)].host_matches(host_str) {
+                visit(&wild.group);
+            }
         }
     }
 
@@ -323,15 +509,16 @@ impl PatternIndex {
         }
         let host_rank = |s: Specificity| (Reverse(s.wildcard_host_labels), s.literal_host_chars);
         if let Some(b) = *best {
-            if host_rank(self.representative(group).specificity()) < host_rank(b.specificity) {
+            let member = &self.patterns[group.member(&self.entries)];
+            if host_rank(member.specificity()) < host_rank(b.specificity) {
                 return;
             }
         }
-        let _ = self.candidates(group, image.path_and_version(), |i| {
-            let pattern = &self.patterns[i];
+        let _ = self.candidates(group, image.path_and_version(), |position| {
+            let pattern = &self.patterns[position];
             let rank = Rank {
                 specificity: pattern.specificity(),
-                index: i as u32,
+                position: position as u32,
             };
             if refused.is_some_and(|r| rank >= r) {
                 return Continue(());
@@ -346,40 +533,6 @@ impl PatternIndex {
             Continue(())
         });
     }
-
-    /// Calls `visit` with every wildcard group whose host pattern matches `rest`, the part of
-    /// the host left of the labels that led to `node`.
-    fn walk(&self, node: u32, rest: &str, visit: &mut impl FnMut(u32)) {
-        let (left, label) = match rest.rfind('.') {
-            Some(dot) => (Some(&rest[..dot]), &rest[dot + 1..]),
-            None => (None, rest),
-        };
-        let here = &self.nodes[node as usize];
-        let literal = if here.has_literal_children {
-            let hash = self.hasher.hash(label.as_bytes(), u64::from(node));
-            self.edges
-                .find(hash, |&c| {
-                    let child = &self.nodes[c as usize];
-                    child.parent == node && child.label.eq_ignore_ascii_case(label)
-                })
-                .copied()
-        } else {
-            None
-        };
-        let wild =
-            here.wild.iter().copied().filter(|&c| {
-                label_matches(self.nodes[c as usize].label.as_bytes(), label.as_bytes())
-            });
-        for child in literal.into_iter().chain(wild) {
-            match left {
-                Some(left) => self.walk(child, left, visit),
-                None => self.nodes[child as usize]
-                    .groups
-                    .iter()
-                    .for_each(|&g| visit(g)),
-            }
-        }
-    }
 }
 
 impl Default for PatternIndex {
@@ -393,11 +546,98 @@ impl fmt::Debug for PatternIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PatternIndex")
             .field("patterns", &self.patterns.len())
-            .field("host_groups", &self.groups.len())
-            .field("literal_hosts", &self.literal.len())
-            .field("wildcard_labels", &self.nodes.len().saturating_sub(1))
+            .field("literal_hosts", &self.groups.len())
+            .field(
+                "wildcard_hosts",
+                &(self.wild.hosts.len() + self.wild.long.len()),
+            )
+            .field("wildcard_shapes", &self.wild.shapes.len())
             .finish()
     }
+}
+
+/// Whether the labels the shape keeps (those without `*`) of the lowercased host pattern
+/// `pattern` equal the image host's, up to ASCII case: each run of such labels, dots and all,
+/// in one comparison.
+fn literal_labels_equal(
+    pattern: &[u8],
+    wild: &WildHost,
+    shape: Shape,
+    host: &[u8],
+    labels: &HostLabels,
+) -> bool {
+    let n = shape.labels as usize;
+    let kept = |i: usize| shape.wild & (1 << i) == 0;
+    let mut i = 0;
+    while i < n {
+        if !kept(i) {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < n && kept(j) {
+            j += 1;
+        }
+        let ours = &pattern[usize::from(wild.starts[i])..usize::from(wild.starts[j]) - 1];
+        let theirs = &host[labels.bounds[i].0 as usize..labels.bounds[j - 1].1 as usize];
+        if !eq_folded(ours, theirs) {
+            return false;
+        }
+        i = j;
+    }
+    true
+}
+
+/// Whether the labels holding `*` of the lowercased host pattern `pattern` match the image
+/// host's.
+fn wild_labels_match(
+    pattern: &[u8],
+    wild: &WildHost,
+    shape: Shape,
+    host: &[u8],
+    labels: &HostLabels,
+) -> bool {
+    (0..shape.labels as usize)
+        .filter(|&i| shape.wild & (1 << i) != 0)
+        .all(|i| {
+            let ours = &pattern[usize::from(wild.starts[i])..usize::from(wild.starts[i + 1]) - 1];
+            label_matches(ours, labels.label(host, i))
+        })
+}
+
+/// Calls `f` with the place of every `.` in `bytes`, eight bytes at a time.
+fn for_each_dot(bytes: &[u8], mut f: impl FnMut(usize) -> ControlFlow<()>) -> ControlFlow<()> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let x = word(chunk, 0) ^ (u64::from(b'.') * ONES);
+        // The top bit of each byte that is zero, exactly (no borrow from a lower byte).
+        let mut dots = !(((x & (0x7f * ONES)) + 0x7f * ONES) | x) & (0x80 * ONES);
+        while dots != 0 {
+            f(base + dots.trailing_zeros() as usize / 8)?;
+            dots &= dots - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        if b == b'.' {
+            f(base + i)?;
+        }
+    }
+    Continue(())
+}
+
+/// The lowercased literal host stored at `at` in `text` (see [`LiteralSlot::host`]).
+fn literal_host(text: &[u8], at: u32) -> &[u8] {
+    let at = at as usize;
+    let (len, start) = match text[at] {
+        u8::MAX => {
+            let len = u32::from_le_bytes([text[at + 1], text[at + 2], text[at + 3], text[at + 4]]);
+            (len as usize, at + 5)
+        }
+        len => (usize::from(len), at + 1),
+    };
+    &text[start..start + len]
 }
 
 /// The host part of a pattern as written (lowercased when literal); with the port this is the
@@ -417,11 +657,35 @@ fn host_text(pattern: &MatchPattern) -> &str {
 /// `REPOSITORY[:TAG][@DIGEST]` that starts with them.
 fn literal_prefix(pattern: &MatchPattern) -> &[u8] {
     let text = match pattern.path_pattern() {
-        PathPattern::Any => "",
+        PathPattern::Any => return &[],
         PathPattern::Repository(text) | PathPattern::Exact(text) => text,
         PathPattern::Glob { text, .. } => text,
     };
     &text.as_bytes()[..pattern.specificity().literal_path_prefix as usize]
+}
+
+/// The first eight bytes of `bytes`, big-endian and zero-padded.
+fn head_word(bytes: &[u8]) -> u64 {
+    if bytes.len() >= 8 {
+        u64::from_be_bytes(word(bytes, 0).to_le_bytes())
+    } else {
+        short_word(bytes).swap_bytes()
+    }
+}
+
+/// `a.cmp(b)` without a call to `memcmp` for the usual few bytes.
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// `text.starts_with(prefix)` without a call to `memcmp` for the usual few bytes.
+fn starts_with(text: &[u8], prefix: &[u8]) -> bool {
+    prefix.len() <= text.len() && prefix.iter().zip(text).all(|(a, b)| a == b)
 }
 
 fn port_code(port: Option<u16>) -> u64 {
@@ -431,7 +695,7 @@ fn port_code(port: Option<u16>) -> u64 {
 /// Group order: best first among the patterns that can match one image. Two patterns with
 /// literal prefixes of one length can both match only if the prefixes are equal, so sorting
 /// by prefix between its length and the literal count keeps each run of equal prefixes together.
-fn path_order(a: (usize, &MatchPattern), b: (usize, &MatchPattern)) -> Ordering {
+fn path_order(a: (u32, &MatchPattern), b: (u32, &MatchPattern)) -> Ordering {
     let (sa, sb) = (a.1.specificity(), b.1.specificity());
     sb.literal_path_prefix
         .cmp(&sa.literal_path_prefix)
@@ -442,67 +706,84 @@ fn path_order(a: (usize, &MatchPattern), b: (usize, &MatchPattern)) -> Ordering 
 
 struct Builder {
     hasher: CaseFoldHasher,
+    /// In position order.
     patterns: Vec<MatchPattern>,
+    text: Vec<u8>,
 }
 
 impl Builder {
-    fn build(self) -> PatternIndex {
-        let patterns = &self.patterns;
-        let (group_of, representatives) = self.group_hosts();
+    fn build(mut self) -> PatternIndex {
+        let (group_of, firsts) = self.group_hosts();
 
         // Counting sort by group, then each group best first.
-        let mut starts = vec![0u32; representatives.len() + 1];
+        let mut starts = vec![0u32; firsts.len() + 1];
         for &g in &group_of {
             starts[g as usize + 1] += 1;
         }
-        for g in 0..representatives.len() {
+        for g in 0..firsts.len() {
             starts[g + 1] += starts[g];
         }
         let mut fill = starts.clone();
-        let mut entries = vec![0u32; patterns.len()];
-        for (i, &g) in group_of.iter().enumerate() {
-            entries[fill[g as usize] as usize] = i as u32;
+        let mut entries = vec![0u32; self.patterns.len()];
+        for (position, &g) in group_of.iter().enumerate() {
+            entries[fill[g as usize] as usize] = position as u32;
             fill[g as usize] += 1;
         }
-        let mut groups = Vec::with_capacity(representatives.len());
+        drop((group_of, fill));
+
+        let mut groups = Vec::with_capacity(firsts.len());
         let mut runs = Vec::new();
-        for (g, &first) in representatives.iter().enumerate() {
+        let mut run_spans = Vec::new();
+        for (g, &first) in firsts.iter().enumerate() {
             let span = Span {
                 start: starts[g],
                 end: starts[g + 1],
             };
+            let patterns = &self.patterns;
             let members = &mut entries[span.range()];
             members.sort_unstable_by(|&a, &b| {
-                path_order(
-                    (a as usize, &patterns[a as usize]),
-                    (b as usize, &patterns[b as usize]),
-                )
+                path_order((a, &patterns[a as usize]), (b, &patterns[b as usize]))
             });
-            let run_start = runs.len() as u32;
+            let mut group_runs = NO_RUNS;
             if members.len() > SCAN_MAX {
-                push_runs(patterns, members, span.start, &mut runs);
-            }
-            groups.push(Group {
-                port: patterns[first as usize].port(),
-                entries: span,
-                runs: Span {
-                    start: run_start,
+                let start = runs.len() as u32;
+                push_runs(patterns, &mut self.text, members, span.start, &mut runs);
+                group_runs = run_spans.len() as u32;
+                run_spans.push(Span {
+                    start,
                     end: runs.len() as u32,
+                });
+            }
+            let pathless = members.len() == 1
+                && matches!(patterns[first as usize].path_pattern(), PathPattern::Any);
+            groups.push(Group {
+                entries: if pathless {
+                    Span {
+                        start: first,
+                        end: PATHLESS,
+                    }
+                } else {
+                    span
                 },
+                runs: group_runs,
+                port: patterns[first as usize].port(),
             });
         }
         runs.shrink_to_fit();
+        run_spans.shrink_to_fit();
 
-        let (literal, nodes, edges) = self.host_structures(&groups, &entries);
+        let (literal, groups, wild) = self.host_structures(groups, &entries);
+        self.text.shrink_to_fit();
         PatternIndex {
-            entries,
-            groups,
-            runs,
-            literal,
-            nodes,
-            edges,
-            hasher: self.hasher,
             patterns: self.patterns,
+            entries,
+            runs,
+            run_spans,
+            literal,
+            groups,
+            wild,
+            text: self.text,
+            hasher: self.hasher,
         }
     }
 
@@ -515,123 +796,219 @@ impl Builder {
     fn group_hosts(&self) -> (Vec<u32>, Vec<u32>) {
         let patterns = &self.patterns;
         let mut table: HashTable<u32> = HashTable::with_capacity(patterns.len());
-        let mut representatives: Vec<u32> = Vec::new();
+        let mut firsts: Vec<u32> = Vec::new();
         let mut group_of = Vec::with_capacity(patterns.len());
-        for (i, pattern) in patterns.iter().enumerate() {
+        for (position, pattern) in patterns.iter().enumerate() {
             let hash = self.group_key_hash(pattern);
             let found = table.find(hash, |&g| {
-                let other = &patterns[representatives[g as usize] as usize];
+                let other = &patterns[firsts[g as usize] as usize];
                 other.port() == pattern.port()
                     && host_text(other).eq_ignore_ascii_case(host_text(pattern))
             });
             let g = match found {
                 Some(&g) => g,
                 None => {
-                    let g = representatives.len() as u32;
-                    representatives.push(i as u32);
+                    let g = firsts.len() as u32;
+                    firsts.push(position as u32);
                     table.insert_unique(hash, g, |&g| {
-                        self.group_key_hash(&patterns[representatives[g as usize] as usize])
+                        self.group_key_hash(&patterns[firsts[g as usize] as usize])
                     });
                     g
                 }
             };
             group_of.push(g);
         }
-        (group_of, representatives)
+        (group_of, firsts)
     }
 
-    /// The literal-host table, the wildcard-host trie and its literal edges.
+    /// The literal-host table and its groups, and the wildcard hosts.
     fn host_structures(
-        &self,
-        groups: &[Group],
+        &mut self,
+        groups: Vec<Group>,
         entries: &[u32],
-    ) -> (HashTable<u32>, Vec<Node>, HashTable<u32>) {
-        let representative = |g: &Group| &self.patterns[entries[g.entries.start as usize] as usize];
-        let mut literal = HashTable::new();
-        let mut nodes = vec![Node::new(ROOT, "")];
-        let mut edges: HashTable<u32> = HashTable::new();
-        let edge_hash = |nodes: &[Node], c: u32| {
-            let child = &nodes[c as usize];
-            self.hasher
-                .hash(child.label.as_bytes(), u64::from(child.parent))
-        };
-        for (g, group) in groups.iter().enumerate() {
-            let labels = match representative(group).host_pattern() {
-                HostPattern::Literal(_) => {
-                    let hash = self.group_key_hash(representative(group));
-                    literal.insert_unique(hash, g as u32, |&g| {
-                        self.group_key_hash(representative(&groups[g as usize]))
-                    });
-                    continue;
-                }
-                HostPattern::Labels(labels) => labels,
-            };
-            let mut node = ROOT;
-            for label in labels.iter().rev() {
-                let existing = if label.contains('*') {
-                    nodes[node as usize]
-                        .wild
-                        .iter()
-                        .copied()
-                        .find(|&c| *nodes[c as usize].label == **label)
-                } else {
-                    let hash = self.hasher.hash(label.as_bytes(), u64::from(node));
-                    edges
-                        .find(hash, |&c| {
-                            nodes[c as usize].parent == node && *nodes[c as usize].label == **label
-                        })
-                        .copied()
+    ) -> (HashTable<LiteralSlot>, Vec<Group>, WildHosts) {
+        let literal_count = groups
+            .iter()
+            .filter(|g| self.is_literal(g, entries))
+            .count();
+        let mut literal = HashTable::with_capacity(literal_count);
+        let mut literal_groups = Vec::with_capacity(literal_count);
+        let mut wild = WildHosts::default();
+        // Wildcard hosts with their key, then the keys: (hash, shape, one host's text).
+        let mut filed: Vec<(u32, WildHost)> = Vec::new();
+        let mut keys: Vec<(u64, u32, Span)> = Vec::new();
+        let mut key_table: HashTable<u32> = HashTable::new();
+        for group in groups {
+            let first = &self.patterns[group.member(entries)];
+            if self.is_literal(&group, entries) {
+                let hash = self.group_key_hash(first);
+                let host = host_text(first).as_bytes();
+                let slot = LiteralSlot {
+                    group: literal_groups.len() as u32,
+                    host: self.text.len() as u32,
                 };
-                node = match existing {
-                    Some(child) => child,
-                    None => {
-                        let child = nodes.len() as u32;
-                        nodes.push(Node::new(node, label));
-                        if label.contains('*') {
-                            nodes[node as usize].wild.push(child);
-                        } else {
-                            nodes[node as usize].has_literal_children = true;
-                            let hash = edge_hash(&nodes, child);
-                            edges.insert_unique(hash, child, |&c| edge_hash(&nodes, c));
-                        }
-                        child
+                match u8::try_from(host.len()) {
+                    Ok(len) if len < u8::MAX => self.text.push(len),
+                    _ => {
+                        let len = u32::try_from(host.len()).expect("a host shorter than 4 GiB");
+                        self.text.push(u8::MAX);
+                        self.text.extend_from_slice(&len.to_le_bytes());
                     }
-                };
+                }
+                self.text.extend_from_slice(host);
+                literal_groups.push(group);
+                let (text, hasher, groups) = (&self.text, &self.hasher, &literal_groups);
+                literal.insert_unique(hash, slot, |slot| {
+                    let port = groups[slot.group as usize].port;
+                    hasher.hash(literal_host(text, slot.host), port_code(port))
+                });
+                continue;
             }
-            nodes[node as usize].groups.push(g as u32);
+            let lower = host_text(first).to_ascii_lowercase();
+            let at = self.text.len() as u32;
+            self.text.extend_from_slice(lower.as_bytes());
+            let host = Span {
+                start: at,
+                end: self.text.len() as u32,
+            };
+            let labels: Vec<&str> = lower.split('.').collect();
+            let partial = labels.iter().any(|l| l.contains('*') && *l != "*");
+            let mut starts = [0u16; MAX_SHAPE_LABELS + 1];
+            if labels.len() <= MAX_SHAPE_LABELS && lower.len() < usize::from(u16::MAX) {
+                let mut at = 0;
+                for (i, label) in labels.iter().enumerate() {
+                    starts[i] = at as u16;
+                    at += label.len() + 1;
+                }
+                starts[labels.len()] = at as u16;
+            }
+            let wild_host = WildHost {
+                host,
+                starts,
+                partial,
+                group,
+            };
+            if labels.len() > MAX_SHAPE_LABELS || lower.len() >= usize::from(u16::MAX) {
+                wild.long.push(wild_host);
+                continue;
+            }
+            let shape = Shape {
+                labels: labels.len() as u32,
+                wild: labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| l.contains('*'))
+                    .fold(0, |mask, (i, _)| mask | 1 << i),
+            };
+            let s = match wild.shapes.iter().position(|&known| known == shape) {
+                Some(s) => s,
+                None => {
+                    wild.shapes.push(shape);
+                    wild.label_counts |= 1 << (labels.len() - 1);
+                    wild.shapes.len() - 1
+                }
+            } as u32;
+            let hash = self
+                .hasher
+                .shape_key(s, shape, |i| self.hasher.label_hash(labels[i].as_bytes()));
+            let text = &self.text;
+            let same_literals = |other: Span| {
+                text[other.range()]
+                    .split(|&b| b == b'.')
+                    .zip(&labels)
+                    .enumerate()
+                    .all(|(i, (a, b))| shape.wild & (1 << i) != 0 || a == b.as_bytes())
+            };
+            let found = key_table.find(hash, |&k| {
+                let (h, ks, other) = keys[k as usize];
+                h == hash && ks == s && same_literals(other)
+            });
+            let k = match found {
+                Some(&k) => k,
+                None => {
+                    let k = keys.len() as u32;
+                    keys.push((hash, s, host));
+                    key_table.insert_unique(hash, k, |&k| keys[k as usize].0);
+                    k
+                }
+            };
+            filed.push((k, wild_host));
         }
-        literal.shrink_to_fit(|&g| self.group_key_hash(representative(&groups[g as usize])));
-        nodes.shrink_to_fit();
-        (literal, nodes, edges)
+        filed.sort_by_key(|&(k, _)| k);
+        wild.keys = HashTable::with_capacity(keys.len());
+        let mut start = 0;
+        while start < filed.len() {
+            let k = filed[start].0;
+            let len = filed[start..]
+                .iter()
+                .take_while(|(other, _)| *other == k)
+                .count();
+            let (hash, shape, _) = keys[k as usize];
+            wild.keys.insert_unique(
+                hash,
+                WildKey {
+                    hash,
+                    shape,
+                    hosts: Span {
+                        start: start as u32,
+                        end: (start + len) as u32,
+                    },
+                },
+                |key| key.hash,
+            );
+            start += len;
+        }
+        wild.hosts = filed.into_iter().map(|(_, host)| host).collect();
+        (literal, literal_groups, wild)
+    }
+
+    fn is_literal(&self, group: &Group, entries: &[u32]) -> bool {
+        matches!(
+            self.patterns[group.member(entries)].host_pattern(),
+            HostPattern::Literal(_)
+        )
     }
 }
 
 /// Splits a group's sorted `members` (which start at `offset` in `entries`) into runs of equal
-/// literal prefix, and appends them to `runs` sorted by prefix.
-fn push_runs(patterns: &[MatchPattern], members: &[u32], offset: u32, runs: &mut Vec<Span>) {
+/// literal prefix, appends their prefixes to `text` and the runs to `runs`, sorted by prefix.
+fn push_runs(
+    patterns: &[MatchPattern],
+    text: &mut Vec<u8>,
+    members: &[u32],
+    offset: u32,
+    runs: &mut Vec<Run>,
+) {
+    let prefix_of = |k: usize| literal_prefix(&patterns[members[k] as usize]);
     let first = runs.len();
     let mut start = 0;
     while start < members.len() {
-        let prefix = literal_prefix(&patterns[members[start] as usize]);
-        let len = members[start..]
-            .iter()
-            .take_while(|&&i| literal_prefix(&patterns[i as usize]) == prefix)
+        let prefix = prefix_of(start);
+        let len = (start..members.len())
+            .take_while(|&k| prefix_of(k) == prefix)
             .count();
-        runs.push(Span {
-            start: offset + start as u32,
-            end: offset + (start + len) as u32,
+        let at = text.len() as u32;
+        text.extend_from_slice(prefix);
+        runs.push(Run {
+            head: head_word(prefix),
+            entries: Span {
+                start: offset + start as u32,
+                end: offset + (start + len) as u32,
+            },
+            prefix: Span {
+                start: at,
+                end: text.len() as u32,
+            },
         });
         start += len;
     }
-    let prefix =
-        |run: &Span| literal_prefix(&patterns[members[(run.start - offset) as usize] as usize]);
-    runs[first..].sort_unstable_by(|a, b| prefix(a).cmp(prefix(b)));
+    runs[first..].sort_unstable_by(|a, b| text[a.prefix.range()].cmp(&text[b.prefix.range()]));
 }
 
 /// Hashes bytes as if ASCII-lowercased, without copying them: hosts are looked up as written.
 ///
-/// A folded multiply per eight bytes (the foldhash construction) with per-index random keys,
-/// so a crafted set of host names cannot be made to collide without knowing the keys.
+/// A folded multiply per sixteen bytes (the construction of foldhash) with per-index random
+/// keys, so a crafted set of host names cannot be made to collide without knowing the keys.
 #[derive(Clone, Copy)]
 struct CaseFoldHasher {
     keys: [u64; 2],
@@ -641,31 +1018,118 @@ impl CaseFoldHasher {
     fn new() -> Self {
         let random = std::hash::RandomState::new();
         Self {
-            keys: [random.hash_one(0u8), random.hash_one(1u8) | 1],
+            keys: [random.hash_one(0u8), random.hash_one(1u8)],
         }
     }
 
     fn hash(&self, bytes: &[u8], extra: u64) -> u64 {
         let [k0, k1] = self.keys;
-        let mut h = fold(k0 ^ extra, k1 ^ bytes.len() as u64);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            h = fold(h ^ lowercase_word(chunk), k1);
-        }
-        if !chunks.remainder().is_empty() {
-            h = fold(h ^ lowercase_word(chunks.remainder()), k1);
+        let len = bytes.len();
+        let mut h = fold(k0 ^ extra, k1 ^ len as u64);
+        let folded = |at: usize| fold_case(word(bytes, at));
+        if len <= 8 {
+            h = fold(h ^ fold_case(short_word(bytes)), k1);
+        } else {
+            let mut at = 0;
+            while len - at > 16 {
+                h = fold(h ^ folded(at), k1 ^ folded(at + 8));
+                at += 16;
+            }
+            // The last 16 bytes (all of them when fewer), overlapping bytes already read: the
+            // length is mixed in.
+            h = fold(h ^ folded(len.saturating_sub(16)), k1 ^ folded(len - 8));
         }
         fold(h, k0)
     }
+
+    /// The hash of one host label; shorter than [`hash`](Self::hash) for the usual short label.
+    fn label_hash(&self, label: &[u8]) -> u64 {
+        let [k0, k1] = self.keys;
+        let len = label.len();
+        if len <= 8 {
+            fold(fold_case(short_word(label)) ^ k0, k1 ^ len as u64)
+        } else if len <= 16 {
+            let (a, b) = (word(label, 0), word(label, len - 8));
+            fold(fold_case(a) ^ k0, fold_case(b) ^ k1 ^ (len as u64) << 59)
+        } else {
+            self.hash(label, 0)
+        }
+    }
+
+    /// The key of wildcard hosts of shape number `s`: the hashes of the labels it keeps, each
+    /// weighted by its place.
+    fn shape_key(&self, s: u32, shape: Shape, label_hash: impl Fn(usize) -> u64) -> u64 {
+        let mut sum = 0u64;
+        for i in 0..shape.labels as usize {
+            if shape.wild & (1 << i) == 0 {
+                sum = sum.wrapping_add(label_hash(i).wrapping_mul(2 * i as u64 + 1));
+            }
+        }
+        fold(sum ^ self.keys[0], self.keys[1] ^ u64::from(s))
+    }
 }
 
-/// Up to eight bytes, ASCII-lowercased, as one little-endian word (zero-padded).
-fn lowercase_word(chunk: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    for (to, from) in word.iter_mut().zip(chunk) {
-        *to = from.to_ascii_lowercase();
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// The eight bytes of `w` ASCII-lowercased, all at once: other bytes, non-ASCII ones included,
+/// are left as they are.
+fn fold_case(w: u64) -> u64 {
+    let low7 = w & (0x7f * ONES);
+    // In each byte, the top bit of `low7 + c` is set when `low7 >= 0x80 - c`; no byte carries.
+    let from_a = low7 + (0x80 - u64::from(b'A')) * ONES;
+    let past_z = low7 + (0x80 - u64::from(b'Z') - 1) * ONES;
+    let upper = from_a & !past_z & !w & (0x80 * ONES);
+    w | (upper >> 2)
+}
+
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// Up to eight bytes, zero-padded.
+///
+/// Overlapping reads instead of a copy of variable length, which would be a call to `memcpy`
+/// and a stalled load after it. Bytes read twice land on the same place, so `|` keeps them.
+fn short_word(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    if len >= 4 {
+        let low = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let high = u32::from_le_bytes([
+            bytes[len - 4],
+            bytes[len - 3],
+            bytes[len - 2],
+            bytes[len - 1],
+        ]);
+        u64::from(low) | u64::from(high) << (8 * (len - 4))
+    } else if len > 0 {
+        u64::from(bytes[0])
+            | u64::from(bytes[len / 2]) << (8 * (len / 2))
+            | u64::from(bytes[len - 1]) << (8 * (len - 1))
+    } else {
+        0
     }
-    u64::from_le_bytes(word)
+}
+
+/// Whether `text` equals `lower` (already ASCII-lowercase) up to ASCII case, eight bytes at a
+/// time.
+fn eq_folded(lower: &[u8], text: &[u8]) -> bool {
+    let len = lower.len();
+    if len != text.len() {
+        return false;
+    }
+    if len < 8 {
+        return fold_case(short_word(text)) == short_word(lower);
+    }
+    let mut at = 0;
+    while len - at > 8 {
+        if fold_case(word(text, at)) != word(lower, at) {
+            return false;
+        }
+        at += 8;
+    }
+    fold_case(word(text, len - 8)) == word(lower, len - 8)
 }
 
 fn fold(a: u64, b: u64) -> u64 {
@@ -691,6 +1155,63 @@ mod tests {
     }
 
     #[test]
+    fn word_case_folding_is_ascii_lowercasing() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                let w =
+                    (u64::from(b) << (8 * lane)) | (0x4142_5a5b_6061_7a40 & !(0xff << (8 * lane)));
+                let mut bytes = w.to_le_bytes();
+                bytes.make_ascii_lowercase();
+                assert_eq!(
+                    fold_case(w),
+                    u64::from_le_bytes(bytes),
+                    "{b:#x} in lane {lane}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hashing_and_equality_ignore_ascii_case_only() {
+        let hasher = CaseFoldHasher::new();
+        let hosts = [
+            "a",
+            "ab.io",
+            "registry.example.com",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "k.example.com",
+        ];
+        for host in hosts {
+            for len in 0..=host.len() {
+                let lower = &host[..len];
+                let upper = lower.to_ascii_uppercase();
+                assert!(eq_folded(lower.as_bytes(), upper.as_bytes()));
+                assert_eq!(
+                    hasher.hash(lower.as_bytes(), 7),
+                    hasher.hash(upper.as_bytes(), 7)
+                );
+                assert_ne!(
+                    hasher.hash(lower.as_bytes(), 7),
+                    hasher.hash(lower.as_bytes(), 8)
+                );
+                for i in 0..len {
+                    let mut other = upper.clone().into_bytes();
+                    other[i] ^= 0x01;
+                    assert_eq!(
+                        eq_folded(lower.as_bytes(), &other),
+                        lower.as_bytes().eq_ignore_ascii_case(&other)
+                    );
+                }
+            }
+        }
+        // The Kelvin sign is not `k`: ASCII folding only.
+        assert!(!eq_folded(
+            b"k.example.com",
+            "\u{212a}.example.com".as_bytes()
+        ));
+    }
+
+    #[test]
     fn literal_host_is_case_insensitive_and_port_exact() {
         let (index, _) = index(&["Registry.Example.com/*", "registry.example.com:5000/*"]);
         assert_eq!(index.best_match(&image("REGISTRY.example.COM/a")), Some(0));
@@ -702,6 +1223,35 @@ mod tests {
             index.best_match(&image("registry.example.com:5001/a")),
             None
         );
+    }
+
+    #[test]
+    fn long_hosts_and_refused_pathless_entries() {
+        // A host of 255 bytes or more is stored after a five-byte length.
+        let long = [
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(60),
+            "e".repeat(60),
+        ]
+        .join(".");
+        let (index, list) = index(&[&format!("{long}/*"), &format!("{long}:5000/x"), "*.io/*"]);
+        for reference in [
+            format!("{}/a", long.to_ascii_uppercase()),
+            format!("{long}:5000/x/y"),
+            format!("{long}:5001/x"),
+        ] {
+            let r = image(&reference);
+            assert_eq!(index.best_match(&r), pattern::best_match(&list, &r));
+            assert!(index.best_match(&r).is_some() != reference.ends_with(":5001/x"));
+        }
+        // Refusing a pathless entry falls through to the wildcard hosts.
+        let (short, _) = self::index(&["ghcr.io", "*.io"]);
+        let r = image("ghcr.io/org/tool");
+        assert_eq!(short.best_match(&r), Some(0));
+        assert_eq!(short.best_match_by(&r, |i| i != 0), Some(1));
+        assert_eq!(short.best_match_by(&r, |_| false), None);
     }
 
     #[test]

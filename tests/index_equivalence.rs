@@ -207,6 +207,7 @@ fn lookup_allocates_nothing() {
         ));
     }
     let index = PatternIndex::new(patterns.iter().map(|p| MatchPattern::parse(p).unwrap()));
+    let by_digest = format!("REGISTRY.example.com/x/y@{DIGEST_1}");
     let images: Vec<ImageReference> = [
         "000000000007.dkr.ecr.us-east-1.amazonaws.com/team-7/app:v1",
         "000000000007.dkr.ecr.us-east-1.amazonaws.com/other/app:v1",
@@ -214,7 +215,7 @@ fn lookup_allocates_nothing() {
         "999999999999.dkr.ecr.us-east-1.amazonaws.com/team/app",
         "999999999999.dkr.ecr.eu-west-1.amazonaws.com/x",
         "registry.example.com:5000/team/app:v2",
-        "REGISTRY.example.com/x/y@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        by_digest.as_str(),
         "ubuntu",
         "ghcr.io/org/tool:1",
     ]

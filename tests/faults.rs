@@ -20,7 +20,7 @@ use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::Error;
 use secrecy::ExposeSecret;
 use support::proxy::{Fault, Proxy};
-use support::{allow, seed_policy, trust_policy, unique, Emulator, ImdsServer, User};
+use support::{seed_policy, Emulator, ImdsServer, User};
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0";
 const ECR_CALL: &str = "GetAuthorizationToken";
@@ -284,33 +284,17 @@ async fn a_valid_cached_token_is_served_through_faults_and_an_expired_one_never(
     assert!(healed.unwrap().expires_at > first.expires_at);
 }
 
-/// The instance-role path: IMDS and STS behind the proxy.
-async fn role_setup(emu: &Emulator) -> (String, String, ImdsServer) {
-    let dedicated = emu.role("fault-dedicated", &trust_policy("*", None), &seed_policy());
-    let name = unique("fault-worker");
-    let worker = emu.role(
-        &name,
-        &trust_policy("*", None),
-        &allow(&["sts:AssumeRole"], &dedicated),
-    );
-    let creds = emu.assume_as_admin(&worker);
-    let imds = ImdsServer::start(
-        emu,
-        &name,
-        &serde_json::json!({
-            "access_key_id": creds["access_key_id"],
-            "secret_access_key": creds["secret_access_key"],
-            "session_token": creds["session_token"],
-            "expiration": creds["expiration"],
-        }),
-    );
-    (name, dedicated, imds)
+/// The instance-role path: a worker allowed to assume a dedicated role; IMDS and STS go behind
+/// the proxy in the tests below.
+fn role_setup(emu: &Emulator) -> (String, String, ImdsServer) {
+    let (worker, dedicated) = emu.worker_with_dedicated_role("fault-worker");
+    (worker.role_name, dedicated, worker.imds)
 }
 
 #[tokio::test]
 async fn sts_faults_end_in_a_bounded_error_naming_sts() {
     let emu = Emulator::get();
-    let (role, dedicated, imds) = role_setup(&emu).await;
+    let (role, dedicated, imds) = role_setup(&emu);
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == "AssumeRole" {
@@ -336,7 +320,7 @@ async fn sts_faults_end_in_a_bounded_error_naming_sts() {
 #[tokio::test]
 async fn imds_faults_end_in_a_bounded_error_naming_imds_and_the_role() {
     let emu = Emulator::get();
-    let (role, _, imds) = role_setup(&emu).await;
+    let (role, _, imds) = role_setup(&emu);
     let cases: [(&str, Fault); 3] = [
         ("HTTP 500", Fault::status(500, "{}")),
         ("reset", Fault::reset()),

@@ -16,7 +16,7 @@ use registry_auth::provider::{AwsOptions, IamUserProvider, InstanceRoleProvider}
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::RegistryCredential;
 use secrecy::ExposeSecret;
-use support::{allow, seed_policy, trust_policy, unique, Emulator, ImdsServer};
+use support::{seed_policy, Emulator};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -106,33 +106,13 @@ async fn no_secret_in_any_log_line_at_trace_level_across_the_end_to_end_flows() 
     let err = r2.resolve_str(&format!("{ECR}/app:v1")).await.unwrap_err();
 
     // Instance role through IMDS, with a dedicated role assumed on top.
-    let dedicated = emu.role(
-        "hygiene-dedicated",
-        &trust_policy("*", None),
-        &seed_policy(),
-    );
-    let worker_name = unique("hygiene-worker");
-    let worker = emu.role(
-        &worker_name,
-        &trust_policy("*", None),
-        &allow(&["sts:AssumeRole"], &dedicated),
-    );
-    let creds = emu.assume_as_admin(&worker);
-    let session_secret = creds["secret_access_key"].as_str().unwrap().to_owned();
-    let session_token = creds["session_token"].as_str().unwrap().to_owned();
-    secrets.push(("instance role secret key", session_secret));
-    secrets.push(("instance role session token", session_token));
-    let imds = ImdsServer::start(
-        &emu,
-        &worker_name,
-        &serde_json::json!({
-            "access_key_id": creds["access_key_id"],
-            "secret_access_key": creds["secret_access_key"],
-            "session_token": creds["session_token"],
-            "expiration": creds["expiration"],
-        }),
-    );
-    let role = InstanceRoleProvider::builder(&worker_name)
+    let (worker, dedicated) = emu.worker_with_dedicated_role("hygiene-worker");
+    for key in ["secret_access_key", "session_token"] {
+        let value = worker.credentials[key].as_str().unwrap().to_owned();
+        secrets.push(("instance role credential", value));
+    }
+    let (worker_name, imds) = (&worker.role_name, &worker.imds);
+    let role = InstanceRoleProvider::builder(worker_name)
         .imds_endpoint(&imds.endpoint)
         .assume_role(AssumeRole::new(&dedicated))
         .options(options.clone())

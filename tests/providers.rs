@@ -17,7 +17,7 @@ use registry_auth::reference::ImageReference;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::Error;
 use secrecy::ExposeSecret;
-use support::{allow, seed_policy, trust_policy, unique, Counting, Emulator, ImdsServer};
+use support::{allow, seed_policy, trust_policy, Counting, Emulator, ImdsServer};
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0";
 /// moto's tokens always expire at 2015-01-01T00:00:00Z.
@@ -178,26 +178,6 @@ async fn an_unknown_key_is_named_as_such() {
     );
 }
 
-/// An instance role whose credentials the IMDS test server hands out, as EC2 would.
-fn instance_role(emu: &Emulator, policy: &str) -> (String, String, ImdsServer) {
-    let name = unique("worker-role");
-    let arn = emu.role(&name, &trust_policy("*", None), policy);
-    let role_name = arn.rsplit('/').next().unwrap().to_owned();
-    let creds = emu.assume_as_admin(&arn);
-    let imds = ImdsServer::start(emu, &role_name, &imds_credentials(&creds));
-    (role_name, arn, imds)
-}
-
-/// The fixture's assume-role JSON in the shape the IMDS server wants.
-fn imds_credentials(creds: &serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "access_key_id": creds["access_key_id"],
-        "secret_access_key": creds["secret_access_key"],
-        "session_token": creds["session_token"],
-        "expiration": creds["expiration"],
-    })
-}
-
 fn role_provider(
     emu: &Emulator,
     role: &str,
@@ -216,16 +196,17 @@ fn role_provider(
 #[tokio::test]
 async fn instance_role_gets_a_token_through_imds() {
     let emu = Emulator::get();
-    let (role, _, imds) = instance_role(&emu, &seed_policy());
+    let worker = emu.worker("worker-role", &seed_policy());
+    let (role, imds) = (&worker.role_name, &worker.imds);
     let r = resolver_with(
-        Arc::new(role_provider(&emu, &role, &imds, None)),
+        Arc::new(role_provider(&emu, role, imds, None)),
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/*",
     );
     let login = r.resolve_str(IMAGE).await.unwrap();
     assert_eq!(login.password.expose_secret(), "123456789012-auth-token");
     let stats = imds.stats();
     assert!(
-        stats.to_string().contains(&role),
+        stats.to_string().contains(role.as_str()),
         "IMDS was asked for the role: {stats}"
     );
 }
@@ -239,13 +220,14 @@ async fn a_dedicated_role_is_assumed_on_top_when_allowed_and_named_when_denied()
         &trust_policy("*", Some("team-a")),
         &seed_policy(),
     );
-    let (role, worker_arn, imds) = instance_role(&emu, &allow(&["sts:AssumeRole"], &dedicated));
+    let worker = emu.worker("worker-role", &allow(&["sts:AssumeRole"], &dedicated));
+    let (role, worker_arn, imds) = (&worker.role_name, &worker.role_arn, &worker.imds);
 
     let allowed = resolver_with(
         Arc::new(role_provider(
             &emu,
-            &role,
-            &imds,
+            role,
+            imds,
             Some(AssumeRole::new(&dedicated).with_external_id("team-a")),
         )),
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/*",
@@ -311,8 +293,9 @@ async fn unreachable_imds_names_the_endpoint_and_the_role() {
 #[tokio::test]
 async fn the_cache_hits_refreshes_ahead_serves_through_failures_and_never_serves_expired() {
     let emu = Emulator::get();
-    let (role, _, imds) = instance_role(&emu, &seed_policy());
-    let provider = Counting::new(role_provider(&emu, &role, &imds, None));
+    let worker = emu.worker("worker-role", &seed_policy());
+    let imds = &worker.imds;
+    let provider = Counting::new(role_provider(&emu, &worker.role_name, imds, None));
     let calls = provider.calls.clone();
     let clock = clock_before_moto_expiry();
     let r = DefaultResolver::builder()

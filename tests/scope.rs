@@ -14,7 +14,7 @@ use registry_auth::reference::ImageReference;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::scope::{EntryScope, ResolveContext};
 use registry_auth::Error;
-use support::{allow, seed_policy, trust_policy, unique, Counting, Emulator, ImdsServer};
+use support::{seed_policy, Counting, Emulator};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -395,27 +395,10 @@ async fn the_seeds_two_options_side_by_side_against_the_emulator() {
             .build()
             .unwrap(),
     );
-    let dedicated = emu.role("gpu-prod-pull", &trust_policy("*", None), &seed_policy());
-    let worker_name = unique("worker");
-    let worker = emu.role(
-        &worker_name,
-        &trust_policy("*", None),
-        &allow(&["sts:AssumeRole"], &dedicated),
-    );
-    let creds = emu.assume_as_admin(&worker);
-    let imds = ImdsServer::start(
-        &emu,
-        &worker_name,
-        &serde_json::json!({
-            "access_key_id": creds["access_key_id"],
-            "secret_access_key": creds["secret_access_key"],
-            "session_token": creds["session_token"],
-            "expiration": creds["expiration"],
-        }),
-    );
+    let (worker, dedicated) = emu.worker_with_dedicated_role("gpu-prod-worker");
     let role = Counting::new(
-        InstanceRoleProvider::builder(&worker_name)
-            .imds_endpoint(&imds.endpoint)
+        InstanceRoleProvider::builder(&worker.role_name)
+            .imds_endpoint(&worker.imds.endpoint)
             .assume_role(AssumeRole::new(&dedicated))
             .options(options)
             .build()

@@ -123,6 +123,46 @@ impl Emulator {
     }
 }
 
+/// An EC2 worker as the tests stand it up: an instance role, whose credentials (assumed from moto
+/// STS by the admin) the IMDS test server hands out under the role's name, as EC2 would.
+pub struct Worker {
+    pub role_name: String,
+    pub role_arn: String,
+    /// The fixture's `assume-role` JSON: `access_key_id`, `secret_access_key`, `session_token`,
+    /// `expiration`.
+    pub credentials: Value,
+    pub imds: ImdsServer,
+}
+
+impl Emulator {
+    /// A worker whose instance role holds `policy`.
+    pub fn worker(&self, name: &str, policy: &str) -> Worker {
+        let role_arn = self.role(name, &trust_policy("*", None), policy);
+        let role_name = role_arn.rsplit('/').next().unwrap().to_owned();
+        let credentials = self.assume_as_admin(&role_arn);
+        let imds = ImdsServer::start(self, &role_name, &credentials);
+        Worker {
+            role_name,
+            role_arn,
+            credentials,
+            imds,
+        }
+    }
+
+    /// A dedicated role holding the seed's policy, and a worker whose instance role may assume
+    /// it (and nothing else): the seed's "dedicated role" case. Returns the worker and the
+    /// dedicated role's ARN.
+    pub fn worker_with_dedicated_role(&self, name: &str) -> (Worker, String) {
+        let dedicated = self.role(
+            &format!("{name}-dedicated"),
+            &trust_policy("*", None),
+            &seed_policy(),
+        );
+        let worker = self.worker(name, &allow(&["sts:AssumeRole"], &dedicated));
+        (worker, dedicated)
+    }
+}
+
 /// An IAM user made in the emulator.
 #[derive(Debug, Clone)]
 pub struct User {

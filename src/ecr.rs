@@ -234,25 +234,28 @@ fn is_region(label: &str) -> bool {
         })
 }
 
+/// Every registry DNS suffix AWS's tooling accepts, with the partition it stands for (GovCloud
+/// shares the commercial suffixes: see [`classify_suffix`]) and whether it is dual-stack.
+pub(crate) const SUFFIXES: [(&str, Partition, bool); 9] = [
+    ("amazonaws.com", Partition::Aws, false),
+    ("on.aws", Partition::Aws, true),
+    ("amazonaws.com.cn", Partition::AwsCn, false),
+    ("on.amazonwebservices.com.cn", Partition::AwsCn, true),
+    ("amazonaws.eu", Partition::AwsEusc, false),
+    ("c2s.ic.gov", Partition::AwsIso, false),
+    ("sc2s.sgov.gov", Partition::AwsIsoB, false),
+    ("cloud.adc-e.uk", Partition::AwsIsoE, false),
+    ("csp.hci.ic.gov", Partition::AwsIsoF, false),
+];
+
 /// The partition and dual-stack flag a suffix stands for; `None` for any other suffix.
 fn classify_suffix(suffix: &str, region: &str) -> Option<(Partition, bool)> {
+    let &(_, partition, dual_stack) = SUFFIXES.iter().find(|(s, _, _)| *s == suffix)?;
     // GovCloud shares the commercial DNS suffixes; only the region tells them apart.
-    let commercial = if region.starts_with("us-gov-") {
+    let partition = if partition == Partition::Aws && region.starts_with("us-gov-") {
         Partition::AwsUsGov
     } else {
-        Partition::Aws
+        partition
     };
-    let classified = match suffix {
-        "amazonaws.com" => (commercial, false),
-        "on.aws" => (commercial, true),
-        "amazonaws.com.cn" => (Partition::AwsCn, false),
-        "on.amazonwebservices.com.cn" => (Partition::AwsCn, true),
-        "amazonaws.eu" => (Partition::AwsEusc, false),
-        "c2s.ic.gov" => (Partition::AwsIso, false),
-        "sc2s.sgov.gov" => (Partition::AwsIsoB, false),
-        "cloud.adc-e.uk" => (Partition::AwsIsoE, false),
-        "csp.hci.ic.gov" => (Partition::AwsIsoF, false),
-        _ => return None,
-    };
-    Some(classified)
+    Some((partition, dual_stack))
 }

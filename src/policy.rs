@@ -350,24 +350,13 @@ fn registries(pattern: &MatchPattern) -> Result<Vec<RegistryParts>, &'static str
     }
 }
 
-/// ECR host name layouts after the account label, and the suffixes of every partition (as
+/// ECR host name layouts after the account label (with [`crate::ecr::SUFFIXES`], as
 /// [`EcrHost::parse`] accepts them; each candidate is checked with it).
 const SEPARATORS: [&[&str]; 4] = [
     &["dkr", "ecr"],
     &["dkr", "ecr-fips"],
     &["dkr-ecr"],
     &["dkr-ecr-fips"],
-];
-const SUFFIXES: [&str; 9] = [
-    "amazonaws.com",
-    "amazonaws.com.cn",
-    "amazonaws.eu",
-    "on.aws",
-    "on.amazonwebservices.com.cn",
-    "sc2s.sgov.gov",
-    "c2s.ic.gov",
-    "cloud.adc-e.uk",
-    "csp.hci.ic.gov",
 ];
 
 /// Every (partition, region glob, account glob) a wildcard host pattern can stand for: the
@@ -377,7 +366,7 @@ fn wildcard_registries(labels: &[String]) -> Vec<RegistryParts> {
     // Keyed by (partition id, region, account): several layouts can give the same ARN parts.
     let mut found = BTreeMap::new();
     for sep in SEPARATORS {
-        for suffix in SUFFIXES {
+        for (suffix, _, _) in crate::ecr::SUFFIXES {
             let suffix: Vec<&str> = suffix.split('.').collect();
             if labels.len() != 1 + sep.len() + 1 + suffix.len() {
                 continue;

@@ -240,8 +240,8 @@ async fn a_dedicated_role_is_assumed_on_top_when_allowed_and_named_when_denied()
     let denied = resolver_with(
         Arc::new(role_provider(
             &emu,
-            &role,
-            &imds,
+            role,
+            imds,
             Some(AssumeRole::new(&other)),
         )),
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/*",

@@ -13,9 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use registry_auth::cache::ManualClock;
 use registry_auth::config::AssumeRole;
 use registry_auth::pattern::MatchPattern;
-use registry_auth::provider::{
-    AwsOptions, CredentialProvider, IamUserProvider, InstanceRoleProvider,
-};
+use registry_auth::provider::{AwsOptions, CredentialProvider, InstanceRoleProvider};
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::Error;
 use secrecy::ExposeSecret;
@@ -39,14 +37,7 @@ fn options(endpoint: &str, attempts: u32) -> AwsOptions {
 }
 
 fn user_provider(user: &User, options: AwsOptions) -> Arc<dyn CredentialProvider> {
-    Arc::new(
-        IamUserProvider::builder()
-            .access_key_id(&user.access_key_id)
-            .secret_access_key(user.secret_access_key.as_str().into())
-            .options(options)
-            .build()
-            .unwrap(),
-    )
+    Arc::new(user.provider(options))
 }
 
 fn resolver(

@@ -78,12 +78,7 @@ async fn no_secret_in_any_log_line_at_trace_level_across_the_end_to_end_flows() 
     // IAM user: a success, then a wrong secret.
     let user = emu.user("hygiene", Some(&seed_policy()));
     secrets.push(("secret access key", user.secret_access_key.clone()));
-    let provider = IamUserProvider::builder()
-        .access_key_id(&user.access_key_id)
-        .secret_access_key(user.secret_access_key.as_str().into())
-        .options(options.clone())
-        .build()
-        .unwrap();
+    let provider = user.provider(options.clone());
     let pattern = || MatchPattern::parse(&format!("{ECR}/*")).unwrap();
     let r = DefaultResolver::builder()
         .entry(pattern(), "us-east-1", Arc::new(provider))

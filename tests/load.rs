@@ -5,38 +5,25 @@ mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use registry_auth::cache::ManualClock;
 use registry_auth::pattern::MatchPattern;
-use registry_auth::provider::{AwsOptions, IamUserProvider};
+use registry_auth::provider::AwsOptions;
 use registry_auth::reference::ImageReference;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use secrecy::ExposeSecret;
-use support::{seed_policy, Counting, Emulator};
-
-/// moto's tokens expire at 2015-01-01T00:00:00Z; a clock 12 h before makes them cacheable.
-const MOTO_EXPIRY: u64 = 1_420_070_400;
+use support::{clock_before_moto_expiry, seed_policy, Counting, Emulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_cold_resolves_over_a_hundred_registries_make_a_hundred_calls() {
     let emu = Emulator::get();
     let user = emu.user("load", Some(&seed_policy()));
-    let provider = Counting::new(
-        IamUserProvider::builder()
-            .access_key_id(&user.access_key_id)
-            .secret_access_key(user.secret_access_key.as_str().into())
-            .options(AwsOptions::default().with_endpoint_url(&emu.endpoint))
-            .build()
-            .unwrap(),
-    );
+    let provider =
+        Counting::new(user.provider(AwsOptions::default().with_endpoint_url(&emu.endpoint)));
     let calls = provider.calls.clone();
-    let clock = Arc::new(ManualClock::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(MOTO_EXPIRY - 12 * 3600),
-    ));
     let resolver = Arc::new(
         DefaultResolver::builder()
-            .clock(clock)
+            .clock(clock_before_moto_expiry())
             .entry(
                 MatchPattern::parse("*.dkr.ecr.us-east-1.amazonaws.com/*").unwrap(),
                 "us-east-1",

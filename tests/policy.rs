@@ -10,7 +10,7 @@ use registry_auth::config::RegistryConfig;
 use registry_auth::ecr::Partition;
 use registry_auth::pattern::MatchPattern;
 use registry_auth::policy::{ConfigPolicy, PullPolicy, TOKEN_ACTION};
-use registry_auth::provider::{AwsOptions, IamUserProvider};
+use registry_auth::provider::AwsOptions;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::Error;
 use secrecy::ExposeSecret;
@@ -408,12 +408,7 @@ async fn resolve_as(
     image: &str,
 ) -> Result<registry_auth::RegistryCredential, Error> {
     let user = emu.user("generated-policy", Some(policy));
-    let provider = IamUserProvider::builder()
-        .access_key_id(&user.access_key_id)
-        .secret_access_key(user.secret_access_key.as_str().into())
-        .options(options(emu))
-        .build()
-        .unwrap();
+    let provider = user.provider(options(emu));
     DefaultResolver::builder()
         .entry(
             MatchPattern::parse(pattern).unwrap(),

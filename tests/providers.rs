@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use registry_auth::cache::{CachePolicy, ManualClock};
+use registry_auth::cache::CachePolicy;
 use registry_auth::config::AssumeRole;
 use registry_auth::pattern::MatchPattern;
 use registry_auth::provider::{
@@ -17,11 +17,12 @@ use registry_auth::reference::ImageReference;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::Error;
 use secrecy::ExposeSecret;
-use support::{allow, seed_policy, trust_policy, Counting, Emulator, ImdsServer};
+use support::{
+    allow, clock_before_moto_expiry, seed_policy, trust_policy, Counting, Emulator, ImdsServer,
+    MOTO_EXPIRY,
+};
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0";
-/// moto's tokens always expire at 2015-01-01T00:00:00Z.
-const MOTO_EXPIRY: u64 = 1_420_070_400;
 
 fn options(emu: &Emulator) -> AwsOptions {
     AwsOptions::default()
@@ -43,13 +44,6 @@ fn resolver_with(provider: Arc<dyn CredentialProvider>, pattern: &str) -> Defaul
         .entry(MatchPattern::parse(pattern).unwrap(), "us-east-1", provider)
         .build()
         .unwrap()
-}
-
-/// A clock 12 hours before moto's fixed expiry, so its tokens are fresh and cacheable.
-fn clock_before_moto_expiry() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(MOTO_EXPIRY - 12 * 3600),
-    ))
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use registry_auth::config::{AssumeRole, RegistryConfig};
-use registry_auth::provider::{AwsOptions, IamUserProvider, InstanceRoleProvider};
+use registry_auth::provider::{AwsOptions, InstanceRoleProvider};
 use registry_auth::reference::ImageReference;
 use registry_auth::resolver::{DefaultResolver, RegistryResolver};
 use registry_auth::scope::{EntryScope, ResolveContext};
@@ -387,14 +387,7 @@ async fn the_seeds_two_options_side_by_side_against_the_emulator() {
         .with_endpoint_url(&emu.endpoint)
         .with_max_attempts(1);
     let user = emu.user("open-user", Some(&seed_policy()));
-    let iam = Counting::new(
-        IamUserProvider::builder()
-            .access_key_id(&user.access_key_id)
-            .secret_access_key(user.secret_access_key.as_str().into())
-            .options(options.clone())
-            .build()
-            .unwrap(),
-    );
+    let iam = Counting::new(user.provider(options.clone()));
     let (worker, dedicated) = emu.worker_with_dedicated_role("gpu-prod-worker");
     let role = Counting::new(
         InstanceRoleProvider::builder(&worker.role_name)

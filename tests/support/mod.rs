@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use registry_auth::provider::{CredentialProvider, EcrTarget};
+use registry_auth::cache::ManualClock;
+use registry_auth::provider::{AwsOptions, CredentialProvider, EcrTarget, IamUserProvider};
 use registry_auth::{Error, RegistryCredential};
 use serde_json::Value;
 
@@ -169,6 +171,28 @@ pub struct User {
     pub arn: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+impl User {
+    /// The IAM-user provider holding this user's access key.
+    pub fn provider(&self, options: AwsOptions) -> IamUserProvider {
+        IamUserProvider::builder()
+            .access_key_id(&self.access_key_id)
+            .secret_access_key(self.secret_access_key.as_str().into())
+            .options(options)
+            .build()
+            .unwrap()
+    }
+}
+
+/// moto stamps every ECR token with this expiry: 2015-01-01T00:00:00Z.
+pub const MOTO_EXPIRY: u64 = 1_420_070_400;
+
+/// A clock 12 hours before moto's fixed expiry, so its tokens are fresh and cacheable.
+pub fn clock_before_moto_expiry() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(MOTO_EXPIRY - 12 * 3600),
+    ))
 }
 
 /// `name-<pid>-<n>`: IAM names unique across test runs against one emulator.

@@ -9,12 +9,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_trait::async_trait;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use registry_auth::pattern::MatchPattern;
-use registry_auth::provider::{CredentialProvider, EcrTarget};
+use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
 use registry_auth::reference::ImageReference;
-use registry_auth::resolver::{DefaultResolver, RegistryResolver};
+use registry_auth::{async_trait, DefaultResolver, RegistryResolver, ResolveContext};
 use registry_auth::{Error, RegistryCredential};
 use secrecy::SecretString;
 
@@ -42,17 +41,17 @@ struct FixedToken {
 
 #[async_trait]
 impl CredentialProvider for FixedToken {
-    async fn fetch(&self, target: &EcrTarget) -> Result<RegistryCredential, Error> {
+    async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
         Ok(RegistryCredential::new(
             "AWS",
             SecretString::from("not-a-real-password"),
-            format!("https://{}", target.registry),
-            SystemTime::now() + Duration::from_secs(12 * 3600),
+            target.server(),
+            Some(SystemTime::now() + Duration::from_secs(12 * 3600)),
         ))
     }
 
-    fn identity(&self) -> String {
-        self.identity.clone()
+    fn identity(&self) -> CacheIdentity {
+        CacheIdentity::new("fixed").with("key", &self.identity)
     }
 }
 
@@ -135,9 +134,8 @@ fn resolver(patterns: &[String]) -> Arc<DefaultResolver> {
         .collect();
     let mut builder = DefaultResolver::builder();
     for (i, p) in patterns.iter().enumerate() {
-        builder = builder.entry(
+        builder = builder.provider_entry(
             MatchPattern::parse(p).unwrap(),
-            "us-east-1",
             Arc::clone(&providers[i % IDENTITIES]),
         );
     }
@@ -179,7 +177,10 @@ fn hit_path(c: &mut Criterion) {
         b.iter(|| {
             k = (k + 1) % QUERIES;
             let image = ImageReference::parse(black_box(&images[k])).unwrap();
-            resolver.select(&image).map(|(i, _)| i)
+            resolver
+                .select_in(&ResolveContext::unscoped(), &image)
+                .unwrap()
+                .map(|(i, _)| i)
         })
     });
     // The whole hit path as async code calling it sees it: many resolves in one task.

@@ -49,12 +49,10 @@ use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHEN
 use hyper::{Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use registry_auth::config::RegistryConfig;
-use registry_auth::provider::AwsOptions;
-use registry_auth::reference::ImageReference;
-use registry_auth::resolver::{DefaultResolver, RegistryResolver};
-use registry_auth::RegistryCredential;
-use secrecy::ExposeSecret;
+use registry_auth::aws::AwsOptions;
+use registry_auth::{
+    DefaultResolver, ImageReference, RegistryConfig, RegistryCredential, RegistryResolver,
+};
 use sha2::{Digest, Sha256};
 
 /// The manifest types a pull accepts, most wanted first.
@@ -171,18 +169,11 @@ pub async fn pull(config: &Path, image: &str, aws: AwsOptions) -> Result<Pulled,
     let resolver = DefaultResolver::builder()
         .aws_options(aws)
         .config(&config)
-        .and_then(|b| b.build())
+        .build()
         .map_err(PullError::Resolve)?;
-    let entry = resolver
-        .select(&image)
-        .map(|(i, p)| (i, p.to_string()))
-        .ok_or_else(|| {
-            PullError::Resolve(registry_auth::Error::NoMatch {
-                image: image.as_str().to_owned(),
-            })
-        })?;
-    let login = resolver.resolve(&image).await.map_err(PullError::Resolve)?;
-    let manifest = fetch_manifest(&image, &login).await?;
+    let resolved = resolver.resolve(&image).await.map_err(PullError::Resolve)?;
+    let entry = (resolved.entry, resolved.pattern.to_string());
+    let manifest = fetch_manifest(&image, &resolved.credential).await?;
     Ok(Pulled {
         image,
         entry,
@@ -213,8 +204,8 @@ pub async fn fetch_manifest(
     );
     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
         "{}:{}",
-        login.username,
-        login.password.expose_secret()
+        login.username(),
+        login.expose_password()
     ));
     let mut authorization = HeaderValue::from_str(&format!("Basic {basic}"))
         .map_err(|_| PullError::Transport("the credential cannot be sent as a header".into()))?;
@@ -244,7 +235,7 @@ pub async fn fetch_manifest(
     if status == StatusCode::UNAUTHORIZED {
         return Err(PullError::Unauthorized {
             registry: image.domain().to_owned(),
-            username: login.username.clone(),
+            username: login.username().to_owned(),
             challenge: headers
                 .get(WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())

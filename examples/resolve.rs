@@ -6,8 +6,7 @@
 //! Point it at the emulator with `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` (`scripts/demo` shows
 //! the whole set-up).
 
-use registry_auth::config::RegistryConfig;
-use registry_auth::resolver::{DefaultResolver, RegistryResolver};
+use registry_auth::{DefaultResolver, RegistryConfig, RegistryResolver};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,16 +16,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let config = RegistryConfig::load(&config)?;
-    let resolver = DefaultResolver::builder().config(&config)?.build()?;
-    let login = resolver.resolve_str(&image).await?;
+    let resolver = DefaultResolver::builder().config(&config).build()?;
+    let resolved = resolver.resolve_str(&image).await?;
+    let login = &resolved.credential;
 
-    // Hand `login.password.expose_secret()` to your registry client; never print it.
+    // Hand `login.expose_password()` to your registry client; never print it.
     println!(
-        "{} can log in to {} as {} until {}",
-        image,
-        login.server,
-        login.username,
-        registry_auth::format_time(login.expires_at)
+        "{image} can log in to {} as {} until {} (entry [{}] {})",
+        login.server(),
+        login.username(),
+        login
+            .expires_at()
+            .map_or_else(|| "it is revoked".to_owned(), registry_auth::format_time),
+        resolved.entry,
+        resolved.pattern,
     );
     Ok(())
 }

@@ -1,25 +1,37 @@
-//! The expiry-aware, single-flight token cache, and the [`Clock`] it reads time from.
+//! The expiry-aware, single-flight token cache, its [`Clock`], and its second tier.
 //!
-//! A [`TokenCache`] holds one registry token per key (the credential identity, region, registry
-//! id and endpoint variant: never the secret) and decides, on every read, whether the cached
-//! token can be served:
+//! A [`TokenCache`] holds one registry token per [`CacheKey`] (the provider's identity and the
+//! registry; never a secret) and decides, on every read, whether the cached token can be served:
 //!
 //! - **Fresh**: served at once. This path takes no lock at all, so a read never waits behind a
 //!   refresh.
 //! - **Half-life passed** ([`CachePolicy::refresh_fraction`], 0.5 by default): still served, but
 //!   one caller refreshes it first while every other caller gets the cached token immediately.
-//!   Refreshing at half the lifetime is what AWS's own `amazon-ecr-credential-helper` does; for a
-//!   12-hour ECR token it leaves six hours to ride out an ECR or STS outage.
+//!   Refreshing at half the lifetime is what AWS's own credential helper does; for a 12-hour ECR
+//!   token it leaves six hours to ride out an ECR or STS outage.
 //! - **Refresh failed**: the cached token is still good, so it keeps being served (with a
 //!   warning) and the refresh is retried after a doubling backoff. Failing every pull because an
-//!   early refresh failed would turn a transient AWS error into an outage for no reason.
+//!   early refresh failed would turn a transient error into an outage for no reason.
 //! - **Expired** (at or past `expires_at` minus [`CachePolicy::expiry_margin`]): never served.
 //!   Callers wait for a fetch, and get its error if it fails.
 //!
 //! However many callers ask for one key at once, at most one upstream call is made for it, and
 //! they all get its result, error included ([`Error`] is `Clone` for this). A token that is
 //! already expired when it arrives (clock skew, or an emulator that always answers 2015) is
-//! handed to the callers of that one call and not cached.
+//! handed to the callers of that one call and not cached. A token that claims to live longer
+//! than [`CachePolicy::max_lifetime`] (12 hours, ECR's own maximum) is clamped to it, with a
+//! warning. A credential without an expiry (a plain registry's password) is kept until
+//! [`invalidate`](TokenCache::invalidate)d.
+//!
+//! # The second tier
+//!
+//! A short-lived process (docker runs its credential helper once per pull) starts with an
+//! empty cache. With a [`TokenStore`] ([`DiskStore`] keeps tokens in `0600` files), a miss
+//! first asks the store; if it has nothing fresh, the cache takes the store's lock for the key,
+//! asks again (another process may have just fetched), and only then goes upstream, saving what
+//! it got. So concurrent processes make one upstream call between them. If that upstream call
+//! fails while the store holds a token that is past its refresh point but not yet expired, the
+//! stored token is served, with a warning, exactly as the in-memory tier does.
 //!
 //! Time comes only from the [`Clock`], so tests move a [`ManualClock`] instead of sleeping.
 //!
@@ -27,114 +39,63 @@
 //! use std::sync::Arc;
 //! use std::time::{Duration, SystemTime};
 //!
-//! use registry_auth::cache::{CachePolicy, ManualClock, TokenCache};
+//! use registry_auth::cache::{CacheKey, CachePolicy, ManualClock, TokenCache};
 //! use registry_auth::RegistryCredential;
-//! use secrecy::SecretString;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let clock = ManualClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000));
 //! let cache = TokenCache::new(CachePolicy::default(), Arc::new(clock.clone()));
 //! let fetch = |now: SystemTime| async move {
-//!     let expires_at = now + Duration::from_secs(12 * 3600);
 //!     Ok(RegistryCredential::new(
 //!         "AWS",
-//!         SecretString::from("password from ECR"),
+//!         "password from ECR".into(),
 //!         "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
-//!         expires_at,
+//!         Some(now + Duration::from_secs(12 * 3600)),
 //!     ))
 //! };
 //!
-//! let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
 //! runtime.block_on(async {
-//!     let key = "prod-ecr";
+//!     let key = CacheKey::new("prod-ecr", "123456789012.dkr.ecr.us-east-1.amazonaws.com");
 //!     // Cold: fetched. Warm: served from the cache, the closure is not called.
 //!     let first = cache.get_or_fetch(&key, || fetch(clock.now())).await?;
 //!     let again = cache
 //!         .get_or_fetch(&key, || async { unreachable!("served from the cache") })
 //!         .await?;
-//!     assert_eq!(again.expires_at, first.expires_at);
+//!     assert_eq!(again.expires_at(), first.expires_at());
 //!
 //!     // Half of the 12 hours later, the next caller refreshes the token.
 //!     clock.advance(Duration::from_secs(6 * 3600));
 //!     let refreshed = cache.get_or_fetch(&key, || fetch(clock.now())).await?;
-//!     assert!(refreshed.expires_at > first.expires_at);
+//!     assert!(refreshed.expires_at() > first.expires_at());
 //!     Ok::<_, registry_auth::Error>(())
 //! })?;
 //! # Ok(())
 //! # }
 //! ```
 
-use std::collections::HashMap;
+mod clock;
+#[cfg(unix)]
+mod disk;
+mod key;
+mod store;
+
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::RandomState;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
+pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(unix)]
+pub use disk::DiskStore;
+pub(crate) use key::KeyRef;
+pub use key::{CacheKey, IdentityKey};
+pub use store::{StoreGuard, StoredToken, TokenStore};
+
 use crate::{Error, RegistryCredential};
-
-/// Where the cache reads the current time from.
-///
-/// [`SystemClock`] in production; [`ManualClock`] in tests, so expiry is tested by moving time
-/// rather than by sleeping.
-pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// The current time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The operating system's wall clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-/// A clock that moves only when told to, for tests (an embedder's as well as ours).
-///
-/// Clones share one time: hand a clone to the cache and keep one to move time with.
-#[derive(Debug, Clone)]
-pub struct ManualClock {
-    now: Arc<Mutex<SystemTime>>,
-}
-
-impl ManualClock {
-    /// A clock that reads `start` until it is moved.
-    pub fn new(start: SystemTime) -> Self {
-        Self {
-            now: Arc::new(Mutex::new(start)),
-        }
-    }
-
-    /// The time the clock shows.
-    pub fn now(&self) -> SystemTime {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Moves the clock forward by `by`.
-    ///
-    /// # Panics
-    ///
-    /// If the new time does not fit in a `SystemTime`.
-    pub fn advance(&self, by: Duration) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) += by;
-    }
-
-    /// Sets the clock to `to`, forward or backward.
-    pub fn set(&self, to: SystemTime) {
-        *self.now.lock().unwrap_or_else(PoisonError::into_inner) = to;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        ManualClock::now(self)
-    }
-}
 
 /// When a cached token is refreshed, when it stops being served, and how failed refreshes back
 /// off.
@@ -157,6 +118,9 @@ pub struct CachePolicy {
     /// The longest wait between failed refreshes; the wait doubles up to this. Default 5 min.
     /// A value below `min_retry` counts as `min_retry`.
     pub max_retry: Duration,
+    /// The longest a token may be used after it was fetched, whatever upstream claims; a longer
+    /// claim is clamped to this with a warning. Default 12 h, ECR's own maximum.
+    pub max_lifetime: Duration,
 }
 
 impl CachePolicy {
@@ -166,22 +130,33 @@ impl CachePolicy {
     /// `refresh_fraction` of its lifetime after it was fetched.
     pub fn refresh_point(&self, fetched_at: SystemTime, expires_at: SystemTime) -> SystemTime {
         let lifetime = expires_at.duration_since(fetched_at).unwrap_or_default();
-        fetched_at + lifetime.mul_f64(self.refresh_fraction)
+        let ahead = Duration::try_from_secs_f64(lifetime.as_secs_f64() * self.refresh_fraction)
+            .unwrap_or(lifetime);
+        fetched_at.checked_add(ahead).unwrap_or(expires_at)
+    }
+
+    /// When a token expiring at `expires_at` stops being served: `expires_at - expiry_margin`.
+    pub fn stale_point(&self, expires_at: SystemTime) -> SystemTime {
+        expires_at
+            .checked_sub(self.expiry_margin)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
     /// Whether such a token may be handed out at `now` without a refresh: before its refresh
-    /// point and before `expires_at - expiry_margin`. A token persisted by another process is
-    /// judged this way.
+    /// point and before `expires_at - expiry_margin`. A token from a [`TokenStore`] is judged
+    /// this way.
     pub fn is_fresh(
         &self,
         fetched_at: SystemTime,
         expires_at: SystemTime,
         now: SystemTime,
     ) -> bool {
-        let before_margin = expires_at
-            .checked_sub(self.expiry_margin)
-            .is_some_and(|stale_at| now < stale_at);
-        before_margin && now < self.refresh_point(fetched_at, expires_at)
+        now < self.stale_point(expires_at) && now < self.refresh_point(fetched_at, expires_at)
+    }
+
+    /// Whether such a token may still be served at `now`, refresh point or not.
+    pub fn is_servable(&self, expires_at: SystemTime, now: SystemTime) -> bool {
+        now < self.stale_point(expires_at)
     }
 
     /// Sets [`refresh_fraction`](Self::refresh_fraction).
@@ -212,11 +187,42 @@ impl CachePolicy {
         self
     }
 
+    /// Sets [`max_lifetime`](Self::max_lifetime).
+    pub fn with_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
     /// The policy with every field brought into its documented range.
     fn normalised(mut self) -> Self {
         self.refresh_fraction = clamp_fraction(self.refresh_fraction);
         self.max_retry = self.max_retry.max(self.min_retry);
         self
+    }
+
+    /// `credential` with its expiry clamped to `fetched_at + max_lifetime`.
+    fn clamped(
+        &self,
+        credential: RegistryCredential,
+        fetched_at: SystemTime,
+    ) -> RegistryCredential {
+        let (Some(expires_at), Some(limit)) = (
+            credential.expires_at(),
+            fetched_at.checked_add(self.max_lifetime),
+        ) else {
+            return credential;
+        };
+        if expires_at <= limit {
+            return credential;
+        }
+        tracing::warn!(
+            server = %credential.server(),
+            claimed = %crate::time::rfc3339(expires_at),
+            used_until = %crate::time::rfc3339(limit),
+            "the registry token claims a longer life than any registry gives; using it for at most {} h",
+            self.max_lifetime.as_secs() / 3600
+        );
+        credential.with_expires_at(Some(limit))
     }
 }
 
@@ -227,6 +233,7 @@ impl Default for CachePolicy {
             expiry_margin: Duration::from_secs(60),
             min_retry: Duration::from_secs(5),
             max_retry: Duration::from_secs(5 * 60),
+            max_lifetime: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -241,9 +248,9 @@ fn clamp_fraction(fraction: f64) -> f64 {
 
 // How the concurrency works.
 //
-// The keys live in an `ArcSwap<HashMap<K, Arc<Slot>>>`, copied only when a new key appears.
-// Each slot holds its token in an `ArcSwapOption`, so a read of a fresh token is two lock-free
-// loads and a clone of the credential: it never waits and never allocates otherwise.
+// The keys live in an `ArcSwap<HashMap<CacheKey, Arc<Slot>>>`, copied only when a new key
+// appears. Each slot holds its token in an `ArcSwapOption`, so a read of a fresh token is two
+// lock-free loads and a reference-count increment: it never waits and never allocates.
 //
 // Fetches go through a *flight*: an `Arc` holding a `tokio::sync::Mutex<Option<Result>>`,
 // published in the slot while it is current. Whoever locks the flight's mutex and finds no
@@ -257,14 +264,19 @@ fn clamp_fraction(fraction: f64) -> f64 {
 // (`tokio::sync::OnceCell` would not do: it hands an error to the caller whose init failed
 // only, and lets the next waiter start a fetch of its own.)
 
-/// An expiry-aware, single-flight cache of registry tokens, one per key.
+type Slots = hashbrown::HashMap<CacheKey, Arc<Slot>, RandomState>;
+
+/// An expiry-aware, single-flight cache of registry tokens, one per [`CacheKey`], with an
+/// optional second tier.
 ///
 /// See the [module documentation](self) for the policy. `Debug` shows the keys that hold a
 /// token and the policy, never a token.
-pub struct TokenCache<K> {
-    slots: ArcSwap<HashMap<K, Arc<Slot>>>,
+pub struct TokenCache {
+    slots: ArcSwap<Slots>,
     policy: CachePolicy,
     clock: Arc<dyn Clock>,
+    store: Option<Arc<dyn TokenStore>>,
+    identity_key: IdentityKey,
 }
 
 /// Everything the cache knows about one key.
@@ -277,11 +289,11 @@ struct Slot {
 /// A cached token and when to act on it. Replaced whole, never mutated.
 struct Entry {
     credential: RegistryCredential,
-    /// From here on the next caller refreshes the token.
-    refresh_at: SystemTime,
-    /// `expires_at - expiry_margin`: from here on the token is never served.
-    stale_at: SystemTime,
-    /// Set after a failed refresh ahead.
+    /// From here on the next caller refreshes the token; `None`: never.
+    refresh_at: Option<SystemTime>,
+    /// `expires_at - expiry_margin`: from here on the token is never served; `None`: never.
+    stale_at: Option<SystemTime>,
+    /// Set after a failed refresh.
     retry: Option<Retry>,
 }
 
@@ -299,13 +311,22 @@ struct Flight {
     outcome: tokio::sync::Mutex<Option<Result<RegistryCredential, Error>>>,
 }
 
+/// What a fetch through the tiers got.
+struct Fetched {
+    credential: RegistryCredential,
+    fetched_at: SystemTime,
+    /// Upstream failed and this is the store's still-servable token: the error it failed with.
+    failed: Option<Error>,
+}
+
 impl Entry {
     fn servable(&self, now: SystemTime) -> bool {
-        now < self.stale_at
+        self.stale_at.is_none_or(|stale_at| now < stale_at)
     }
 
     fn refresh_due(&self, now: SystemTime) -> bool {
-        now >= self.refresh_at && self.retry.is_none_or(|retry| now >= retry.not_before)
+        self.refresh_at.is_some_and(|at| now >= at)
+            && self.retry.is_none_or(|retry| now >= retry.not_before)
     }
 }
 
@@ -337,41 +358,64 @@ impl Slot {
     }
 }
 
-impl<K> TokenCache<K>
-where
-    K: Hash + Eq + Clone + Send + Sync + fmt::Debug + 'static,
-{
-    /// An empty cache that follows `policy` and reads time from `clock`.
+impl TokenCache {
+    /// An empty in-memory cache that follows `policy` and reads time from `clock`, hashing
+    /// identities with a random per-process [`IdentityKey`].
     pub fn new(policy: CachePolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
             slots: ArcSwap::default(),
             policy: policy.normalised(),
             clock,
+            store: None,
+            identity_key: IdentityKey::random(),
         }
     }
 
+    /// Adds a second tier; identities are then hashed with the store's key, so every process
+    /// that shares the store files a token under the same key.
+    pub fn with_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.identity_key = store.identity_key();
+        self.store = Some(store);
+        self
+    }
+
+    /// The key identities are hashed with (see [`IdentityKey::digest`]).
+    pub fn identity_key(&self) -> &IdentityKey {
+        &self.identity_key
+    }
+
+    /// The cached token for the key (`identity`, `registry`) if it is fresh: served without a
+    /// lock, an allocation, or a look at the second tier. `registry` must be lowercase.
+    pub(crate) fn get_fresh(&self, identity: &str, registry: &str) -> Option<RegistryCredential> {
+        let now = self.clock.now();
+        let slots = self.slots.load();
+        let entry = slots.get(&KeyRef(identity, registry))?.entry.load();
+        let entry = entry.as_ref()?;
+        (entry.servable(now) && !entry.refresh_due(now)).then(|| entry.credential.clone())
+    }
+
     /// The cached token for `key` if it can be served; otherwise the result of `fetch`, run at
-    /// most once at a time per key however many callers ask.
+    /// most once at a time per key however many callers ask (after the second tier, if there is
+    /// one, had nothing fresh).
     ///
     /// Callers that arrive while a fetch for `key` is running wait for it and get its result
     /// (a clone of its error if it failed); their own `fetch` is not called, unless the caller
     /// running the fetch is dropped, in which case the next waiter takes over with its own.
     /// Once the token's refresh point has passed, this caller refreshes it while other callers
     /// are served the cached token; a failed refresh is logged and the cached token returned.
-    pub async fn get_or_fetch<F, Fut>(&self, key: &K, fetch: F) -> Result<RegistryCredential, Error>
+    pub async fn get_or_fetch<F, Fut>(
+        &self,
+        key: &CacheKey,
+        fetch: F,
+    ) -> Result<RegistryCredential, Error>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<RegistryCredential, Error>> + Send,
     {
-        let now = self.clock.now();
-        if let Some(slot) = self.slots.load().get(key) {
-            if let Some(entry) = &*slot.entry.load() {
-                if entry.servable(now) && !entry.refresh_due(now) {
-                    return Ok(entry.credential.clone());
-                }
-            }
+        if let Some(credential) = self.get_fresh(key.identity(), key.registry()) {
+            return Ok(credential);
         }
-
+        let now = self.clock.now();
         let slot = self.slot(key);
         match slot.entry.load_full() {
             Some(entry) if entry.servable(now) => {
@@ -386,14 +430,14 @@ where
     }
 
     /// The cached token for `key` if it can be served now; never fetches.
-    pub fn peek(&self, key: &K) -> Option<RegistryCredential> {
+    pub fn peek(&self, key: &CacheKey) -> Option<RegistryCredential> {
         let now = self.clock.now();
         self.slots.load().get(key)?.servable(now)
     }
 
     /// Drops the cached token for `key`, so the next caller fetches. A fetch already running
-    /// for `key` still completes and caches its token.
-    pub fn invalidate(&self, key: &K) {
+    /// for `key` still completes and caches its token. The second tier is not touched.
+    pub fn invalidate(&self, key: &CacheKey) {
         if let Some(slot) = self.slots.load().get(key) {
             slot.entry.store(None);
         }
@@ -433,7 +477,7 @@ where
     }
 
     /// The slot for `key`, created if this is the key's first use.
-    fn slot(&self, key: &K) -> Arc<Slot> {
+    fn slot(&self, key: &CacheKey) -> Arc<Slot> {
         if let Some(slot) = self.slots.load().get(key) {
             return Arc::clone(slot);
         }
@@ -442,7 +486,7 @@ where
             if slots.contains_key(key) {
                 Arc::clone(slots)
             } else {
-                let mut slots = HashMap::clone(slots);
+                let mut slots = Slots::clone(slots);
                 slots.insert(key.clone(), Arc::clone(&fresh));
                 Arc::new(slots)
             }
@@ -453,7 +497,7 @@ where
     /// The miss path: join the key's flight, lead it if nobody has finished it yet.
     async fn fetch_shared<F, Fut>(
         &self,
-        key: &K,
+        key: &CacheKey,
         slot: &Slot,
         fetch: F,
     ) -> Result<RegistryCredential, Error>
@@ -478,12 +522,15 @@ where
             slot.entry.compare_and_swap(Arc::as_ptr(&stale), None);
         }
 
-        let result = fetch().await;
-        match &result {
-            Ok(credential) => {
-                self.store(key, slot, credential, self.clock.now());
+        let result = self.fetch_tiered(key, fetch).await.map(|fetched| {
+            if let Some(error) = &fetched.failed {
+                self.warn_serving_stored(key, error, &fetched.credential);
             }
-            Err(error) => tracing::debug!(key = ?key, %error, "fetching a registry token failed"),
+            self.remember(key, slot, &fetched);
+            fetched.credential
+        });
+        if let Err(error) = &result {
+            tracing::debug!(key = ?key, %error, "fetching a registry token failed");
         }
         slot.retire(&flight);
         *outcome = Some(result.clone());
@@ -493,7 +540,7 @@ where
     /// The refresh-ahead path: `stale` can still be served, and its refresh point has passed.
     async fn refresh_ahead<F, Fut>(
         &self,
-        key: &K,
+        key: &CacheKey,
         slot: &Slot,
         stale: Arc<Entry>,
         now: SystemTime,
@@ -521,52 +568,165 @@ where
             return Ok(credential);
         }
 
-        let result = fetch().await;
+        let result = self.fetch_tiered(key, fetch).await;
         let done = self.clock.now();
-        let served = match &result {
-            Ok(credential) => {
-                if self.store(key, slot, credential, done) {
-                    Ok(credential.clone())
+        let (served, shared) = match result {
+            // Upstream failed (the store's token, if any, is no newer than ours).
+            Ok(Fetched {
+                failed: Some(error),
+                ..
+            })
+            | Err(error) => (self.back_off(key, slot, &stale, done, &error), Err(error)),
+            Ok(fetched) => {
+                let credential = fetched.credential.clone();
+                if self.remember(key, slot, &fetched) {
+                    (Some(credential.clone()), Ok(credential))
                 } else {
                     let reason = "the new token had already expired";
-                    self.back_off(key, slot, &stale, done, &reason)
+                    (
+                        self.back_off(key, slot, &stale, done, &reason),
+                        Ok(credential),
+                    )
                 }
             }
-            Err(error) => self.back_off(key, slot, &stale, done, error),
         };
         slot.retire(&flight);
         // Callers who joined this flight did so because the token stopped being servable
         // meanwhile: they get what upstream said, not the stale token.
-        *outcome = Some(result.clone());
-        served.or(result)
+        *outcome = Some(shared.clone());
+        served.map_or(shared, Ok)
     }
 
-    /// Caches `credential`, fetched at `now`, unless it is already past the expiry margin, in
-    /// which case it is only logged. Returns whether it was cached.
-    fn store(
-        &self,
-        key: &K,
-        slot: &Slot,
-        credential: &RegistryCredential,
-        now: SystemTime,
-    ) -> bool {
-        let stale_at = credential.expires_at.checked_sub(self.policy.expiry_margin);
-        let Some(stale_at) = stale_at.filter(|&stale_at| now < stale_at) else {
-            tracing::warn!(
-                key = ?key,
-                expires_at = %crate::time::rfc3339(credential.expires_at),
-                now = %crate::time::rfc3339(now),
-                "the registry token from upstream has already expired (is a clock off?); \
-                 returning it to the callers waiting for it, not caching it"
-            );
-            return false;
+    /// A fetch through the tiers: the store's token if it is fresh, else upstream under the
+    /// store's lock, else (upstream failed) the store's token if it can still be served.
+    async fn fetch_tiered<F, Fut>(&self, key: &CacheKey, fetch: F) -> Result<Fetched, Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<RegistryCredential, Error>> + Send,
+    {
+        let Some(store) = &self.store else {
+            let fetched_at = self.clock.now();
+            let credential = self.policy.clamped(fetch().await?, fetched_at);
+            return Ok(Fetched {
+                credential,
+                fetched_at,
+                failed: None,
+            });
         };
-        let refresh_at = self.policy.refresh_point(now, credential.expires_at);
+        let fresh = |stored: &Option<StoredToken>| -> Option<StoredToken> {
+            let now = self.clock.now();
+            stored
+                .as_ref()
+                .filter(|s| {
+                    s.credential
+                        .expires_at()
+                        .is_some_and(|at| self.policy.is_fresh(s.fetched_at, at, now))
+                })
+                .cloned()
+        };
+        let stored = store.load(key).map(|s| self.clamp_stored(s));
+        if let Some(s) = fresh(&stored) {
+            return Ok(Fetched {
+                credential: s.credential,
+                fetched_at: s.fetched_at,
+                failed: None,
+            });
+        }
+        let _guard = store.lock(key).await;
+        let stored = store.load(key).map(|s| self.clamp_stored(s));
+        if let Some(s) = fresh(&stored) {
+            return Ok(Fetched {
+                credential: s.credential,
+                fetched_at: s.fetched_at,
+                failed: None,
+            });
+        }
+        let fetched_at = self.clock.now();
+        match fetch().await {
+            Ok(credential) => {
+                let credential = self.policy.clamped(credential, fetched_at);
+                let unexpired = credential.expires_at().is_some_and(|at| at > fetched_at);
+                if unexpired {
+                    let token = StoredToken::new(credential.clone(), fetched_at);
+                    if let Err(e) = store.save(key, &token) {
+                        tracing::warn!(error = %e, "could not keep the token in the second tier; going on without it");
+                    }
+                }
+                Ok(Fetched {
+                    credential,
+                    fetched_at,
+                    failed: None,
+                })
+            }
+            Err(error) => {
+                let now = self.clock.now();
+                match stored.filter(|s| {
+                    s.credential
+                        .expires_at()
+                        .is_some_and(|at| self.policy.is_servable(at, now))
+                }) {
+                    Some(s) => Ok(Fetched {
+                        credential: s.credential,
+                        fetched_at: s.fetched_at,
+                        failed: Some(error),
+                    }),
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    fn clamp_stored(&self, stored: StoredToken) -> StoredToken {
+        let credential = self.policy.clamped(stored.credential, stored.fetched_at);
+        StoredToken::new(credential, stored.fetched_at)
+    }
+
+    fn warn_serving_stored(&self, key: &CacheKey, error: &Error, credential: &RegistryCredential) {
+        tracing::warn!(
+            key = ?key,
+            %error,
+            expires_at = %credential.expires_at().map(crate::time::rfc3339).unwrap_or_default(),
+            "refreshing the registry token failed; serving the stored token until it expires"
+        );
+    }
+
+    /// Caches what a fetch got, unless it is already past the expiry margin, in which case it is
+    /// only logged. Returns whether it was cached. A token the store served because upstream
+    /// failed is cached with a retry time, so the next caller does not hammer upstream.
+    fn remember(&self, key: &CacheKey, slot: &Slot, fetched: &Fetched) -> bool {
+        let credential = &fetched.credential;
+        let now = self.clock.now();
+        let (stale_at, refresh_at) = match credential.expires_at() {
+            None => (None, None),
+            Some(expires_at) => {
+                let stale_at = self.policy.stale_point(expires_at);
+                if now >= stale_at {
+                    tracing::warn!(
+                        key = ?key,
+                        expires_at = %crate::time::rfc3339(expires_at),
+                        now = %crate::time::rfc3339(now),
+                        "the registry token from upstream has already expired (is a clock off?); \
+                         returning it to the callers waiting for it, not caching it"
+                    );
+                    return false;
+                }
+                let refresh_at = self.policy.refresh_point(fetched.fetched_at, expires_at);
+                (Some(stale_at), Some(refresh_at))
+            }
+        };
+        let retry = fetched.failed.as_ref().map(|_| Retry {
+            not_before: now.checked_add(self.policy.min_retry).unwrap_or(now),
+            next_backoff: self
+                .policy
+                .min_retry
+                .saturating_mul(2)
+                .min(self.policy.max_retry),
+        });
         slot.entry.store(Some(Arc::new(Entry {
             credential: credential.clone(),
             refresh_at,
             stale_at,
-            retry: None,
+            retry,
         })));
         true
     }
@@ -575,18 +735,19 @@ where
     /// stale token if it can still be served at `now`.
     fn back_off(
         &self,
-        key: &K,
+        key: &CacheKey,
         slot: &Slot,
         stale: &Arc<Entry>,
         now: SystemTime,
         reason: &dyn fmt::Display,
-    ) -> Result<RegistryCredential, ()> {
+    ) -> Option<RegistryCredential> {
         let backoff = stale
             .retry
             .map_or(self.policy.min_retry, |retry| retry.next_backoff);
-        let not_before = now
-            .checked_add(backoff)
-            .map_or(stale.stale_at, |at| at.min(stale.stale_at));
+        let mut not_before = now.checked_add(backoff).unwrap_or(now);
+        if let Some(stale_at) = stale.stale_at {
+            not_before = not_before.min(stale_at);
+        }
         let retrying = Entry {
             credential: stale.credential.clone(),
             refresh_at: stale.refresh_at,
@@ -603,31 +764,24 @@ where
             key = ?key,
             error = %reason,
             retry_in = ?backoff,
-            expires_at = %crate::time::rfc3339(stale.credential.expires_at),
+            expires_at = %stale.credential.expires_at().map(crate::time::rfc3339).unwrap_or_default(),
             "refreshing the registry token failed; serving the cached token until it expires"
         );
-        if stale.servable(now) {
-            Ok(stale.credential.clone())
-        } else {
-            Err(())
-        }
+        stale.servable(now).then(|| stale.credential.clone())
     }
 }
 
-impl<K> Default for TokenCache<K>
-where
-    K: Hash + Eq + Clone + Send + Sync + fmt::Debug + 'static,
-{
+impl Default for TokenCache {
     /// An empty cache with the default policy and the system clock.
     fn default() -> Self {
         Self::new(CachePolicy::default(), Arc::new(SystemClock))
     }
 }
 
-impl<K: fmt::Debug> fmt::Debug for TokenCache<K> {
+impl fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let slots = self.slots.load();
-        let cached: Vec<&K> = slots
+        let cached: Vec<&CacheKey> = slots
             .iter()
             .filter(|(_, slot)| slot.entry.load().is_some())
             .map(|(key, _)| key)
@@ -637,6 +791,7 @@ impl<K: fmt::Debug> fmt::Debug for TokenCache<K> {
             .field("keys", &slots.len())
             .field("policy", &self.policy)
             .field("clock", &self.clock)
+            .field("store", &self.store)
             .finish()
     }
 }

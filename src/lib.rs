@@ -1,115 +1,151 @@
 //! Short-lived credentials for private container registries, starting with AWS Elastic
 //! Container Registry.
 //!
-//! An organisation keeps a list of registry entries. Each entry is a **match pattern**
-//! (`123456789012.dkr.ecr.us-east-1.amazonaws.com/*`, or narrower,
-//! `…/my-repo/*`) and a **credential source**: an IAM user's access key, or the worker's EC2
-//! instance role (optionally with a dedicated role assumed on top). Given an image reference,
-//! this crate picks the entry whose pattern fits best, gets an ECR authorization token with that
-//! entry's credentials, caches it until shortly before it expires, and hands back
-//! `AWS` / password / server / expiry.
+//! An organisation keeps a list of **registry entries**. Each entry is a **match pattern**
+//! (`123456789012.dkr.ecr.us-east-1.amazonaws.com/*`, or narrower, `…/my-repo/*`) and a
+//! **credential source**: an IAM user's access key, the worker's EC2 instance role (optionally
+//! with a dedicated role assumed on top), or a plain registry's username and password. Given an
+//! image reference, this crate picks the entry whose pattern fits best, gets a credential with
+//! that entry's source (for ECR, an authorization token), caches it until shortly before it
+//! expires, and hands back username / password / server / expiry.
+//!
+//! ```text
+//! "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0"
+//!    │ reference   parse and normalise (distribution grammar)        → ImageReference
+//!    │ index       best permitted entry among N patterns             → entry
+//!    │ cache       fresh token? served without a lock; else one upstream call per key,
+//!    │             through an optional second tier (disk) for short-lived processes
+//!    │ provider    the entry's CredentialProvider, given only the registry (and image)
+//!    ▼
+//! Resolved { credential: RegistryCredential, entry, pattern }
+//! ```
 //!
 //! # Which entry serves an image
 //!
 //! Patterns are matched against the normalised image reference, and the most specific pattern
-//! wins. This part works offline:
+//! wins. This part works offline and reads no secret:
 //!
 //! ```
-//! use registry_auth::config::RegistryConfig;
-//! use registry_auth::pattern;
-//! use registry_auth::reference::ImageReference;
+//! use registry_auth::{DefaultResolver, ImageReference, RegistryConfig};
 //!
 //! let config = RegistryConfig::from_toml_str(r#"
 //!     [[registry]]
 //!     pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/*"
-//!     iam_user = { access_key_id = "AKIAIOSFODNN7EXAMPLE", secret_access_key = "example", region = "us-east-1" }
+//!     iam_user = { access_key_id = "AKIAIOSFODNN7EXAMPLE", secret_access_key = { env = "ECR_SECRET" }, region = "us-east-1" }
 //!
 //!     [[registry]]
 //!     pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo/*"
 //!     instance_role = { role_name = "ValohaiWorkerRole", region = "us-east-1" }
 //! "#, "registries.toml")?;
-//! let patterns: Vec<_> = config.entries().iter().map(|e| &e.pattern).collect();
+//! let resolver = DefaultResolver::builder().config(&config).build()?;
+//! let anyone = registry_auth::ResolveContext::unscoped();
 //!
 //! let image = ImageReference::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo/train:v1")?;
-//! assert_eq!(pattern::best_match(patterns.iter().copied(), &image), Some(1));
-//!
-//! let image = ImageReference::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/other:v1")?;
-//! assert_eq!(pattern::best_match(patterns.iter().copied(), &image), Some(0));
+//! assert_eq!(resolver.select_in(&anyone, &image)?.map(|(i, _)| i), Some(1));
 //!
 //! // Why: every candidate, the winner, and the rule that decided.
-//! let why = pattern::explain(patterns.iter().copied(), &image);
-//! assert_eq!(why.candidates.len(), 1);
+//! let why = resolver.explain_in(&anyone, &image);
+//! assert_eq!(why.candidates.len(), 2);
+//! assert!(why.candidates[1].reason.starts_with("won over [0]: longer literal path prefix"));
 //! # Ok::<(), registry_auth::Error>(())
 //! ```
 //!
-//! The pattern rules are in [`pattern`]; image references follow the distribution grammar
-//! ([`mod@reference`]); what an ECR hostname tells (account, region, FIPS, dual-stack) is in
-//! [`ecr`].
+//! The pattern language and the best-match rules are in [`pattern`]; image references follow the
+//! distribution grammar ([`mod@reference`]); what an ECR hostname tells (account, region, FIPS,
+//! dual-stack) is in [`aws::EcrHost`].
 //!
 //! # Getting a credential
 //!
-//! A [`DefaultResolver`](resolver::DefaultResolver) holds the entries, compiled into a
-//! [`PatternIndex`](index::PatternIndex), one [`CredentialProvider`](provider::CredentialProvider)
-//! per entry, and one [`TokenCache`](cache::TokenCache):
-//!
 //! ```no_run
-//! use registry_auth::config::RegistryConfig;
-//! use registry_auth::resolver::{DefaultResolver, RegistryResolver};
+//! use registry_auth::{DefaultResolver, RegistryConfig, RegistryResolver};
 //!
 //! # async fn run() -> Result<(), registry_auth::Error> {
 //! let config = RegistryConfig::load("registries.toml")?;
-//! let resolver = DefaultResolver::builder().config(&config)?.build()?;
+//! let resolver = DefaultResolver::builder().config(&config).build()?;
 //! let login = resolver
 //!     .resolve_str("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0")
 //!     .await?;
-//! assert_eq!(login.username, "AWS");
-//! // `login.password` is a `secrecy::SecretString`: Debug and Display never show it.
-//! println!("{} until {}", login.server, registry_auth::format_time(login.expires_at));
+//! assert_eq!(login.credential.username(), "AWS");
+//! // The password stays wrapped (Debug shows `[REDACTED]`) until it is sent:
+//! let _password: &str = login.credential.expose_password();
+//! println!("entry {} served it, until {:?}", login.entry, login.credential.expires_at());
 //! # Ok(()) }
 //! ```
 //!
-//! The call goes to the region, account (`registryIds`) and endpoint variant (FIPS,
+//! **Runtime.** Resolving runs on a Tokio runtime with the time driver
+//! (`#[tokio::main]`, or a runtime built with `enable_all()`): the AWS SDK's timeouts and the
+//! cache's file locks need it, and a plain `futures::executor::block_on` panics inside the SDK.
+//! The crate asks Tokio only for `sync` and `time`; the binaries add the runtime.
+//!
+//! For ECR, the call goes to the region, account (`registryIds`) and endpoint variant (FIPS,
 //! dual-stack) that the image's host names; the entry's region is the fallback for hosts that
 //! are not ECR hostnames. Tokens are refreshed ahead, at half their remaining lifetime; a
 //! refresh that fails while the token is still valid keeps serving it; an expired token is
 //! never served. See [`cache`].
 //!
-//! # Your own credential source
+//! # Who may use an entry
 //!
-//! Implement [`CredentialProvider`](provider::CredentialProvider) and add it with
-//! [`DefaultResolverBuilder::entry`](resolver::DefaultResolverBuilder::entry): the resolver
-//! caches its tokens like the built-in ones. `examples/custom_provider.rs` shows one.
+//! An entry may name an `owner` organisation and the `environments` it may be used in; a
+//! [`ResolveContext`] says who asks. Entries another organisation owns are never candidates,
+//! and a request that names nobody gets only unscoped entries (fail closed). See [`scope`].
+//!
+//! # Writing a provider
+//!
+//! A new kind of registry is one [`CredentialProvider`]: two methods, `fetch` (one upstream
+//! call, no caching) and `identity` (what the cache files its tokens under). The resolver and
+//! the cache know nothing of AWS; the AWS sources are one backend among others, in [`aws`].
+//! The [`provider`] module has the whole recipe and an example; `examples/custom_provider.rs`
+//! is a tested one.
 //!
 //! # Errors
 //!
-//! Every failure is an [`Error`] whose message names the input, where it went wrong, and what to
-//! do: an `AccessDenied` names the principal and prints the policy statement to add. No error,
-//! `Debug` output or log line carries a secret.
+//! Every failure is an [`Error`] whose [`kind`](Error::kind) says what the caller does about it
+//! (fix the input, add an entry, fix the credentials, retry later, check a file), and whose
+//! message names the input, where it went wrong, and what to do. No error, `Debug` output or log
+//! line carries a secret or an upstream reply's body.
+//!
+//! # Features
+//!
+//! - `cli` (default): the two binaries and the front ends they run ([`front`]); pulls in
+//!   clap and a log subscriber.
+//! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images ([`valohai`]).
+//!
+//! An embedder that only resolves turns default features off:
+//! `registry-auth = { version = "…", default-features = false }`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod aws;
+pub mod basic;
 pub mod cache;
-#[doc(hidden)]
-pub mod cli;
 pub mod config;
 mod credential;
-pub mod disk_cache;
-pub mod docker_helper;
-pub mod ecr;
 mod error;
+mod files;
+#[cfg(feature = "cli")]
+pub mod front;
 pub mod index;
-pub mod kubelet;
 pub mod pattern;
-pub mod policy;
 pub mod provider;
 pub mod reference;
 pub mod resolver;
 pub mod scope;
 mod time;
+#[cfg(feature = "valohai")]
 pub mod valohai;
 
+pub use async_trait::async_trait;
+pub use secrecy;
+
+pub use config::{RegistryConfig, RegistryEntry};
 pub use credential::RegistryCredential;
-pub use error::Error;
+pub use error::{Error, ErrorKind, NoEntry};
+pub use pattern::MatchPattern;
+pub use provider::{CredentialProvider, RegistryTarget};
+pub use reference::ImageReference;
+pub use resolver::{DefaultResolver, DefaultResolverBuilder, RegistryResolver, Resolved};
+pub use scope::ResolveContext;
 
 /// Formats a time as RFC 3339 in UTC, whole seconds: `2026-11-27T19:42:52Z`.
 pub fn format_time(t: std::time::SystemTime) -> String {

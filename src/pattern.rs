@@ -76,7 +76,7 @@ pub(crate) enum PathPattern {
 
 /// How specific a pattern is; when several patterns match one image, the most specific wins.
 ///
-/// Compared in this order (DESIGN.md):
+/// Compared in this order (the best-match rules of `docs/design.md`):
 /// 1. fewer wildcard host labels, then more literal host characters: credentials belong to a
 ///    registry account first;
 /// 2. a longer literal path prefix before the first wildcard, then more literal path characters.
@@ -248,6 +248,31 @@ impl MatchPattern {
     /// Whether the pattern serves `image`.
     pub fn matches(&self, image: &ImageReference) -> bool {
         self.port == image.port() && self.host_matches(image.host()) && self.path_matches(image)
+    }
+
+    /// Whether the pattern's host and port fit the registry `host`/`port`, whatever its path:
+    /// the question when only a registry is named (the docker credential helper protocol).
+    pub fn serves_registry(&self, host: &str, port: Option<u16>) -> bool {
+        self.port == port && self.host_matches(host)
+    }
+
+    /// Whether the pattern serves every image of its hosts (no path, or `*`), rather than
+    /// narrowing by repository.
+    pub fn serves_whole_host(&self) -> bool {
+        matches!(self.path, PathPattern::Any)
+    }
+
+    /// Whether the path pins tags or digests (`app:release-*`, `app@sha256:…`): it is matched
+    /// against `REPOSITORY[:TAG][@DIGEST]` rather than the repository alone.
+    pub fn pins_version(&self) -> bool {
+        matches!(
+            self.path,
+            PathPattern::Exact(_)
+                | PathPattern::Glob {
+                    versioned: true,
+                    ..
+                }
+        )
     }
 
     pub(crate) fn host_matches(&self, host: &str) -> bool {
@@ -829,7 +854,7 @@ where
     Explanation { winner, candidates }
 }
 
-/// Why the winner won: the first DESIGN.md rule on which it beats the runner-up.
+/// Why the winner won: the first best-match rule on which it beats the runner-up.
 fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> String {
     match runner_up {
         None => "won: the only matching pattern".to_owned(),

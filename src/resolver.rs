@@ -1,23 +1,30 @@
-//! From an image reference to a registry credential.
+//! From an image reference to a registry credential: choose the entry, route to its provider,
+//! explain the choice.
 //!
-//! [`RegistryResolver`] is the seam an embedding tool programs against;
-//! [`DefaultResolver`] is the implementation built from registry entries: it picks the best
-//! entry for the image, asks that entry's [`CredentialProvider`] for a token on a cache miss,
-//! and serves tokens from one [`TokenCache`] until shortly before they expire.
+//! [`RegistryResolver`] is the seam an embedding tool programs against; [`DefaultResolver`] is
+//! the implementation built from registry entries. It picks the best entry for the image that
+//! the request may use ([`scope`](crate::scope)), asks that entry's
+//! [`CredentialProvider`] for a token through one [`TokenCache`], and says which entry served.
+//! Freshness, single flight and the second tier are the cache's business; everything about a
+//! kind of registry is its provider's.
+//!
+//! Providers are made lazily: an entry's secrets are read, and its provider built, the first
+//! time the entry serves. A resolver over a thousand entries starts as fast as one over ten,
+//! and one entry's missing secret breaks only that entry.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-use crate::cache::{CachePolicy, Clock, SystemClock, TokenCache};
-use crate::config::{CredentialSource, RegistryConfig};
-use crate::disk_cache::DiskCache;
+use crate::aws::AwsOptions;
+use crate::cache::{CacheKey, CachePolicy, Clock, SystemClock, TokenCache, TokenStore};
+use crate::config::{ProviderOptions, RegistryConfig, RegistryEntry};
+use crate::error::NoEntry;
 use crate::index::PatternIndex;
 use crate::pattern::{self, Explanation, MatchPattern};
-use crate::provider::{
-    AwsOptions, CredentialProvider, EcrTarget, IamUserProvider, InstanceRoleProvider,
-};
+use crate::provider::{CredentialProvider, RegistryTarget};
 use crate::reference::ImageReference;
 use crate::scope::{EntryScope, ResolveContext};
 use crate::{Error, RegistryCredential};
@@ -31,81 +38,78 @@ pub trait RegistryResolver: Send + Sync {
         &self,
         context: &ResolveContext,
         image: &ImageReference,
-    ) -> Result<RegistryCredential, Error>;
+    ) -> Result<Resolved, Error>;
 
-    /// The credential for `image`, from the best-matching entry, with no scope applied: for
-    /// single-tenant embedders where every entry belongs to whoever asks.
-    async fn resolve(&self, image: &ImageReference) -> Result<RegistryCredential, Error> {
+    /// The credential for `image` from the best-matching entry without a scope: for
+    /// single-tenant embedders, whose entries name no organisation.
+    async fn resolve(&self, image: &ImageReference) -> Result<Resolved, Error> {
         self.resolve_in(&ResolveContext::unscoped(), image).await
     }
 
-    /// Parses `image`, then resolves it.
-    async fn resolve_str(&self, image: &str) -> Result<RegistryCredential, Error> {
+    /// Parses `image`, then [`resolve`](Self::resolve)s it.
+    async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
         let image = ImageReference::parse(image)?;
         self.resolve(&image).await
     }
 }
 
-/// What a cached token is filed under: who asked (the provider's identity, never a secret)
-/// and where (account, region, endpoint variant).
-///
-/// `Debug` is one short line, since it names the key in log lines:
-/// `iam-user/AKIA… @ 123456789012.dkr.ecr.us-east-1.amazonaws.com (us-east-1, registry 123456789012)`.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    /// The provider's [`identity`](CredentialProvider::identity).
-    pub identity: String,
-    /// Registry, account, region and endpoint variant.
-    pub target: EcrTarget,
-}
-
-impl fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = &self.target;
-        write!(f, "{} @ {} ({}", self.identity, t.registry, t.region)?;
-        if let Some(id) = &t.registry_id {
-            write!(f, ", registry {id}")?;
-        }
-        if t.fips {
-            f.write_str(", fips")?;
-        }
-        if t.dual_stack {
-            f.write_str(", dual-stack")?;
-        }
-        f.write_str(")")
-    }
+/// What a resolve hands back: the credential, and which entry served it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// The login.
+    pub credential: RegistryCredential,
+    /// The serving entry's position in the configuration, from 0.
+    pub entry: usize,
+    /// The serving entry's pattern, as written.
+    pub pattern: Arc<str>,
 }
 
 /// One entry as the resolver holds it.
 struct Slot {
-    pattern: MatchPattern,
-    region: String,
+    pattern: Arc<str>,
     scope: EntryScope,
+    source: SlotSource,
+    built: OnceLock<Built>,
+}
+
+enum SlotSource {
+    /// Entry `1` of a configuration: its provider is made on first use.
+    Config(Arc<RegistryConfig>, usize),
+    /// An entry given in code, as a ready source.
+    Entry(Box<RegistryEntry>),
+    /// An entry given in code with its provider.
+    Provider(Arc<dyn CredentialProvider>),
+}
+
+/// A slot's provider, and its identity as the cache files it.
+struct Built {
     provider: Arc<dyn CredentialProvider>,
+    identity: Arc<str>,
 }
 
 /// The resolver built from registry entries: best match, then cached provider tokens.
 ///
 /// ```no_run
-/// use registry_auth::config::RegistryConfig;
-/// use registry_auth::resolver::{DefaultResolver, RegistryResolver};
-/// use secrecy::ExposeSecret;
+/// use registry_auth::{DefaultResolver, RegistryConfig, RegistryResolver};
 ///
 /// # async fn run() -> Result<(), registry_auth::Error> {
 /// let config = RegistryConfig::load("examples/registries.toml")?;
-/// let resolver = DefaultResolver::builder().config(&config)?.build()?;
+/// let resolver = DefaultResolver::builder().config(&config).build()?;
 /// let login = resolver
 ///     .resolve_str("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0")
 ///     .await?;
-/// println!("docker login -u {} --password-stdin {}", login.username, login.server);
-/// # let _ = login.password.expose_secret();
+/// println!(
+///     "entry {} ({}): docker login -u {} --password-stdin {}",
+///     login.entry, login.pattern, login.credential.username(), login.credential.server()
+/// );
 /// # Ok(()) }
 /// ```
 pub struct DefaultResolver {
     slots: Vec<Slot>,
     index: PatternIndex,
-    cache: TokenCache<CacheKey>,
-    disk: Option<DiskCache>,
+    cache: TokenCache,
+    options: ProviderOptions,
 }
 
 impl fmt::Debug for DefaultResolver {
@@ -123,13 +127,6 @@ impl DefaultResolver {
         DefaultResolverBuilder::default()
     }
 
-    /// The position of the entry that serves `image`, with its pattern, with no scope applied.
-    pub fn select(&self, image: &ImageReference) -> Option<(usize, &MatchPattern)> {
-        self.index
-            .best_match(image)
-            .map(|i| (i, &self.slots[i].pattern))
-    }
-
     /// The position of the best entry for `image` that `context` may use, with its pattern.
     ///
     /// A personal project's context is an error: private registries are for organisation
@@ -140,20 +137,18 @@ impl DefaultResolver {
         image: &ImageReference,
     ) -> Result<Option<(usize, &MatchPattern)>, Error> {
         if context.is_personal() {
-            return Err(Error::PersonalProject {
-                image: image.as_str().to_owned(),
-            });
+            return Err(self.personal(image.as_str()));
         }
         Ok(self
             .index
             .best_match_by(image, |i| self.slots[i].scope.check(context).is_ok())
-            .map(|i| (i, &self.slots[i].pattern)))
+            .and_then(|i| Some((i, self.index.pattern(i)?))))
     }
 
     /// Every entry whose pattern matches `image`, the winner among those `context` may use,
     /// and why each candidate won, lost or was ruled out.
     pub fn explain_in(&self, context: &ResolveContext, image: &ImageReference) -> Explanation {
-        pattern::explain_by(self.slots.iter().map(|s| &s.pattern), image, |i| {
+        pattern::explain_by(self.index.patterns(), image, |i| {
             self.slots[i]
                 .scope
                 .check(context)
@@ -165,41 +160,81 @@ impl DefaultResolver {
     /// The entry that serves a registry when only its host is known, as in the docker credential
     /// helper protocol, which names a registry and never an image.
     ///
-    /// The candidates are the entries whose host and port fit `host`/`port`, whatever their
+    /// The candidates are the entries `context` may use whose host and port fit, whatever their
     /// path. The best is chosen by the host half of the best-match rule (fewer wildcard host
     /// labels, then more literal host characters), then an entry that serves the whole host (no
     /// path, or `*`) over one that narrows by path, then the entry listed first. So with
     /// `HOST/*` and `HOST/team/*` both configured, `HOST/*` serves; with only `HOST/team/*`, it
-    /// serves every image on the host, since the caller cannot tell images apart. No scope is
-    /// applied, as with [`select`](Self::select).
-    pub fn select_host(&self, host: &str, port: Option<u16>) -> Option<(usize, &MatchPattern)> {
-        pattern::best_for_host(self.slots.iter().map(|s| &s.pattern), host, port)
-            .map(|i| (i, &self.slots[i].pattern))
+    /// serves every image on the host, since the caller cannot tell images apart.
+    pub fn select_host(
+        &self,
+        context: &ResolveContext,
+        host: &str,
+        port: Option<u16>,
+    ) -> Option<(usize, &MatchPattern)> {
+        if context.is_personal() {
+            return None;
+        }
+        let permitted = self
+            .index
+            .patterns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.slots[*i].scope.check(context).is_ok());
+        let (positions, patterns): (Vec<usize>, Vec<&MatchPattern>) = permitted.unzip();
+        pattern::best_for_host(patterns.iter().copied(), host, port)
+            .map(|k| (positions[k], patterns[k]))
+    }
+
+    /// Whether an entry whose host and port fit `host`/`port` narrows by path (`HOST/team/*`),
+    /// so that one credential per registry would be wrong for some of its images. The kubelet
+    /// front end answers per image then.
+    pub fn host_narrows_by_path(&self, host: &str, port: Option<u16>) -> bool {
+        self.index
+            .patterns()
+            .iter()
+            .any(|p| p.serves_registry(host, port) && !p.serves_whole_host())
     }
 
     /// The credential for the registry `HOST[:PORT]` (no scheme, no path), from the entry
-    /// [`select_host`](Self::select_host) picks, through the same caches as
-    /// [`resolve`](RegistryResolver::resolve).
-    pub async fn resolve_host(&self, registry: &str) -> Result<RegistryCredential, Error> {
-        // Any image on the registry gives its target: the account, region and endpoint variant
-        // come from the host alone.
+    /// [`select_host`](Self::select_host) picks, through the same cache as
+    /// [`resolve_in`](RegistryResolver::resolve_in).
+    pub async fn resolve_host(
+        &self,
+        context: &ResolveContext,
+        registry: &str,
+    ) -> Result<Resolved, Error> {
+        // Any image on the registry gives its host and port.
         let probe = ImageReference::parse(&format!("{registry}/x"))
             .ok()
             .filter(|image| image.domain().eq_ignore_ascii_case(registry))
             .ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "{registry:?} is not a registry host: expected HOST[:PORT], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com"
-                ))
+                Error::unsupported(
+                    crate::error::cut(registry, 100),
+                    "is not a registry host: expected HOST[:PORT], e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                )
             })?;
+        if context.is_personal() {
+            return Err(self.personal(registry));
+        }
         let (i, _) = self
-            .select_host(probe.host(), probe.port())
-            .ok_or_else(|| Error::NoMatch {
-                image: registry.to_owned(),
+            .select_host(context, probe.host(), probe.port())
+            .ok_or_else(|| {
+                let ruled_out = self
+                    .index
+                    .patterns()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.serves_registry(probe.host(), probe.port()))
+                    .filter_map(|(i, _)| {
+                        let denial = self.slots[i].scope.check(context).err()?;
+                        Some(format!("registry[{i}] ruled out: {denial}"))
+                    })
+                    .collect();
+                self.no_entry(context, registry, ruled_out)
             })?;
-        let (key, provider) = self.route_to(i, &probe);
-        self.cache
-            .get_or_fetch(&key, || self.fetch(&key, provider.as_ref()))
-            .await
+        let target = RegistryTarget::for_host(probe.host(), probe.port());
+        self.fetch(i, &target, probe.domain()).await
     }
 
     /// Every entry's pattern, in configuration order.
@@ -207,64 +242,96 @@ impl DefaultResolver {
         self.index.patterns()
     }
 
-    /// Every entry whose pattern matches `image`, the winner, and why.
-    pub fn explain(&self, image: &ImageReference) -> Explanation {
-        pattern::explain(self.slots.iter().map(|s| &s.pattern), image)
+    /// Entry `i`'s scope.
+    pub fn scope(&self, i: usize) -> Option<&EntryScope> {
+        self.slots.get(i).map(|s| &s.scope)
     }
 
     /// The token cache, e.g. to [`invalidate`](TokenCache::invalidate) after a registry
     /// rejected a token.
-    pub fn cache(&self) -> &TokenCache<CacheKey> {
+    pub fn cache(&self) -> &TokenCache {
         &self.cache
     }
 
-    /// The cache key and provider for `image`'s best entry that `context` may use.
-    fn route(
-        &self,
-        context: &ResolveContext,
-        image: &ImageReference,
-    ) -> Result<(CacheKey, &Arc<dyn CredentialProvider>), Error> {
-        match self.select_in(context, image)? {
-            Some((i, _)) => Ok(self.route_to(i, image)),
-            None => Err(self.no_entry(context, image)),
+    fn personal(&self, image: &str) -> Error {
+        NoEntry {
+            image: image.to_owned(),
+            context: String::new(),
+            ruled_out: Vec::new(),
+            personal: true,
+            unscoped: false,
         }
+        .into()
     }
 
-    /// No permitted entry: say which entries matched but were ruled out, if any.
-    fn no_entry(&self, context: &ResolveContext, image: &ImageReference) -> Error {
-        let ruled_out: Vec<String> = self
-            .explain_in(context, image)
-            .candidates
-            .into_iter()
-            .filter(|c| c.ruled_out)
-            .map(|c| format!("registry[{}] {}", c.index, c.reason))
-            .collect();
-        if ruled_out.is_empty() {
-            Error::NoMatch {
-                image: image.as_str().to_owned(),
-            }
-        } else {
-            Error::OutOfScope {
-                image: image.as_str().to_owned(),
-                context: context.to_string(),
-                ruled_out: ruled_out.join("; "),
-            }
+    /// No permitted entry for `what`: say which entries matched but were ruled out, if any.
+    fn no_entry(&self, context: &ResolveContext, what: &str, ruled_out: Vec<String>) -> Error {
+        NoEntry {
+            image: what.to_owned(),
+            context: context.to_string(),
+            unscoped: !context.is_scoped() && !ruled_out.is_empty(),
+            ruled_out,
+            personal: false,
         }
+        .into()
     }
 
-    /// The cache key and provider of entry `i` for `image`.
-    fn route_to(
+    /// Slot `i`'s provider and identity, made on first use.
+    fn built(&self, i: usize) -> Result<&Built, Error> {
+        let slot = &self.slots[i];
+        if let Some(built) = slot.built.get() {
+            return Ok(built);
+        }
+        let provider = match &slot.source {
+            SlotSource::Provider(p) => Arc::clone(p),
+            SlotSource::Config(config, index) => config.entries()[*index]
+                .source
+                .provider(&self.options)
+                .map_err(|e| config.source_error(*index, e))?,
+            SlotSource::Entry(entry) => entry.source.provider(&self.options).map_err(|e| {
+                e.within(entry.source.kind())
+                    .at("<entries>", i, entry.pattern.to_string())
+            })?,
+        };
+        let identity = self.cache.identity_key().digest(&provider.identity());
+        // Two callers may build at once; the first to set wins, and both use its provider.
+        let _ = slot.built.set(Built { provider, identity });
+        Ok(slot.built.get().expect("set just above"))
+    }
+
+    /// Entry `i`'s credential for `target` (whose `HOST[:PORT]` is `domain`), from the cache
+    /// or its provider.
+    async fn fetch(
         &self,
         i: usize,
-        image: &ImageReference,
-    ) -> (CacheKey, &Arc<dyn CredentialProvider>) {
-        let slot = &self.slots[i];
-        let target = EcrTarget::for_image(image, &slot.region);
-        let key = CacheKey {
-            identity: slot.provider.identity(),
-            target,
+        target: &RegistryTarget<'_>,
+        domain: &str,
+    ) -> Result<Resolved, Error> {
+        let built = self.built(i)?;
+        let registry = lowercase(domain);
+        let resolved = |credential| Resolved {
+            credential,
+            entry: i,
+            pattern: Arc::clone(&self.slots[i].pattern),
         };
-        (key, &slot.provider)
+        if let Some(credential) = self.cache.get_fresh(&built.identity, &registry) {
+            return Ok(resolved(credential));
+        }
+        let key = CacheKey::new(Arc::clone(&built.identity), &registry);
+        let provider = &built.provider;
+        self.cache
+            .get_or_fetch(&key, || provider.fetch(target))
+            .await
+            .map(resolved)
+    }
+}
+
+/// `s` lowercased, borrowed when it already is.
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -274,56 +341,30 @@ impl RegistryResolver for DefaultResolver {
         &self,
         context: &ResolveContext,
         image: &ImageReference,
-    ) -> Result<RegistryCredential, Error> {
-        let (key, provider) = self.route(context, image)?;
-        self.cache
-            .get_or_fetch(&key, || self.fetch(&key, provider.as_ref()))
+    ) -> Result<Resolved, Error> {
+        let Some((i, _)) = self.select_in(context, image)? else {
+            let ruled_out = self
+                .explain_in(context, image)
+                .candidates
+                .into_iter()
+                .filter(|c| c.ruled_out)
+                .map(|c| format!("registry[{}] {}", c.index, c.reason))
+                .collect();
+            return Err(self.no_entry(context, image.as_str(), ruled_out));
+        };
+        self.fetch(i, &RegistryTarget::for_image(image), image.domain())
             .await
     }
 }
 
-impl DefaultResolver {
-    /// A cache miss or refresh: from the disk cache when another process left a fresh token
-    /// there, otherwise from upstream, holding the key's file lock so that concurrent processes
-    /// make one upstream call between them.
-    async fn fetch(
-        &self,
-        key: &CacheKey,
-        provider: &dyn CredentialProvider,
-    ) -> Result<RegistryCredential, Error> {
-        let Some(disk) = &self.disk else {
-            return provider.fetch(&key.target).await;
-        };
-        let policy = self.cache.policy();
-        let fresh = |disk: &DiskCache| {
-            let now = self.cache.clock().now();
-            disk.load(key)
-                .filter(|s| policy.is_fresh(s.fetched_at, s.credential.expires_at, now))
-                .map(|s| s.credential)
-        };
-        if let Some(c) = fresh(disk) {
-            return Ok(c);
-        }
-        let _lock = disk.lock(key).await;
-        if let Some(c) = fresh(disk) {
-            return Ok(c);
-        }
-        let fetched_at = self.cache.clock().now();
-        let credential = provider.fetch(&key.target).await?;
-        if let Err(e) = disk.save(key, &credential, fetched_at) {
-            tracing::warn!(error = %e, "could not write the disk token cache; going on without it");
-        }
-        Ok(credential)
-    }
-}
-
-/// Builds a [`DefaultResolver`].
+/// Builds a [`DefaultResolver`]. The order of the calls does not matter, except that entries
+/// keep the order they are added in.
 pub struct DefaultResolverBuilder {
-    slots: Vec<Slot>,
+    slots: Vec<(MatchPattern, Slot)>,
     aws: AwsOptions,
     policy: CachePolicy,
     clock: Arc<dyn Clock>,
-    disk: Option<DiskCache>,
+    store: Option<Arc<dyn TokenStore>>,
 }
 
 impl Default for DefaultResolverBuilder {
@@ -333,14 +374,23 @@ impl Default for DefaultResolverBuilder {
             aws: AwsOptions::default(),
             policy: CachePolicy::default(),
             clock: Arc::new(SystemClock),
-            disk: None,
+            store: None,
         }
     }
 }
 
+impl fmt::Debug for DefaultResolverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DefaultResolverBuilder")
+            .field("entries", &self.slots.len())
+            .field("aws", &self.aws)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl DefaultResolverBuilder {
-    /// Endpoint, timeouts and retries for the built-in AWS providers. Set it before
-    /// [`config`](Self::config): entries take the options in force when they are added.
+    /// Endpoint, timeouts and retries for the built-in AWS providers of every entry.
     pub fn aws_options(mut self, options: AwsOptions) -> Self {
         self.aws = options;
         self
@@ -358,64 +408,69 @@ impl DefaultResolverBuilder {
         self
     }
 
-    /// Also keep tokens on disk, for short-lived processes such as a docker credential helper
-    /// that runs once per pull.
-    pub fn disk_cache(mut self, disk: DiskCache) -> Self {
-        self.disk = Some(disk);
+    /// Also keep tokens in `store`, for short-lived processes such as a docker credential
+    /// helper that runs once per pull ([`DiskStore`](crate::cache::DiskStore)).
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
         self
     }
 
-    /// Adds every entry of `config`, in order, each with its built-in provider.
-    pub fn config(mut self, config: &RegistryConfig) -> Result<Self, Error> {
-        if !config.has_secrets() {
-            return Err(Error::Builder(
-                "this configuration was loaded with RegistryConfig::load_patterns, which does not read secrets; load it with RegistryConfig::load to resolve credentials".into(),
+    /// Adds every entry of `config`, in order. No secret is read until an entry serves.
+    pub fn config(mut self, config: &RegistryConfig) -> Self {
+        let shared = Arc::new(config.clone());
+        for (i, e) in config.entries().iter().enumerate() {
+            self.slots.push((
+                e.pattern.clone(),
+                Slot {
+                    pattern: e.pattern.as_str().into(),
+                    scope: e.scope.clone(),
+                    source: SlotSource::Config(Arc::clone(&shared), i),
+                    built: OnceLock::new(),
+                },
             ));
         }
-        for e in config.entries() {
-            let provider: Arc<dyn CredentialProvider> = match &e.source {
-                CredentialSource::IamUser(u) => {
-                    Arc::new(IamUserProvider::from_config(u, self.aws.clone()))
-                }
-                CredentialSource::InstanceRole(r) => {
-                    Arc::new(InstanceRoleProvider::from_config(r, self.aws.clone())?)
-                }
-            };
-            self = self.scoped_entry(
-                e.pattern.clone(),
-                e.source.region(),
-                e.scope.clone(),
-                provider,
-            );
-        }
-        Ok(self)
+        self
     }
 
-    /// Adds one entry with any provider, an embedder's own included. `region` is used for
-    /// images whose host is not an ECR hostname.
-    pub fn entry(
+    /// Adds one entry given in code, with its built-in source.
+    pub fn entry(mut self, entry: RegistryEntry) -> Self {
+        self.slots.push((
+            entry.pattern.clone(),
+            Slot {
+                pattern: entry.pattern.as_str().into(),
+                scope: entry.scope.clone(),
+                source: SlotSource::Entry(Box::new(entry)),
+                built: OnceLock::new(),
+            },
+        ));
+        self
+    }
+
+    /// Adds one entry with any provider, an embedder's own included.
+    pub fn provider_entry(
         self,
         pattern: MatchPattern,
-        region: impl Into<String>,
         provider: Arc<dyn CredentialProvider>,
     ) -> Self {
-        self.scoped_entry(pattern, region, EntryScope::default(), provider)
+        self.scoped_provider_entry(pattern, EntryScope::default(), provider)
     }
 
-    /// Adds one entry that only requests within `scope` may use.
-    pub fn scoped_entry(
+    /// Adds one entry with any provider that only requests within `scope` may use.
+    pub fn scoped_provider_entry(
         mut self,
         pattern: MatchPattern,
-        region: impl Into<String>,
         scope: EntryScope,
         provider: Arc<dyn CredentialProvider>,
     ) -> Self {
-        self.slots.push(Slot {
-            pattern,
-            region: region.into(),
-            scope,
-            provider,
-        });
+        self.slots.push((
+            pattern.clone(),
+            Slot {
+                pattern: pattern.as_str().into(),
+                scope,
+                source: SlotSource::Provider(provider),
+                built: OnceLock::new(),
+            },
+        ));
         self
     }
 
@@ -423,19 +478,27 @@ impl DefaultResolverBuilder {
     /// pattern and a scope that covers it).
     pub fn build(self) -> Result<DefaultResolver, Error> {
         if let Some((i, first)) =
-            crate::config::shadowed(self.slots.iter().map(|s| (&s.pattern, &s.scope)))
+            crate::config::shadowed(self.slots.iter().map(|(p, s)| (p, &s.scope)))
         {
-            return Err(Error::Builder(format!(
-                "entry {i} ({:?}) could never be used: entry {first} has the same pattern and a scope that covers it; merge them, narrow one, or add the narrower scope first",
-                self.slots[i].pattern.as_str()
-            )));
+            return Err(crate::config::ConfigError::new(
+                "DefaultResolver::builder()",
+                format!(
+                    "entry {i} ({:?}) could never be used: entry {first} has the same pattern and a scope that covers it; merge them, narrow one, or add the narrower scope first",
+                    self.slots[i].0.as_str()
+                ),
+            )
+            .into());
         }
-        let index = PatternIndex::new(self.slots.iter().map(|s| s.pattern.clone()));
+        let (patterns, slots): (Vec<MatchPattern>, Vec<Slot>) = self.slots.into_iter().unzip();
+        let mut cache = TokenCache::new(self.policy, self.clock);
+        if let Some(store) = self.store {
+            cache = cache.with_store(store);
+        }
         Ok(DefaultResolver {
-            slots: self.slots,
-            index,
-            cache: TokenCache::new(self.policy, self.clock),
-            disk: self.disk,
+            slots,
+            index: PatternIndex::new(patterns),
+            cache,
+            options: ProviderOptions { aws: self.aws },
         })
     }
 }

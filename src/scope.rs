@@ -1,6 +1,6 @@
 //! Who is asking: the scope of an entry, and the context of a resolve.
 //!
-//! The seed's two rules: private registries are for **organisation** projects (personal projects
+//! Two rules of a platform that pulls for many organisations' jobs: private registries are for **organisation** projects (personal projects
 //! have no access to them), and a dedicated role can be **restricted to some environments**
 //! (worker pools). A resolver that ignored who is asking would be a confused deputy, lending one
 //! organisation's credentials to another's job; so an entry carries an [`EntryScope`] and a
@@ -23,8 +23,10 @@
 //! let personal = ResolveContext::personal("alice");
 //! assert_eq!(gpu_only.check(&personal), Err(ScopeDenial::PersonalProject));
 //!
-//! // A context-free resolve (single-tenant embedders) applies no scope at all.
-//! assert!(gpu_only.check(&ResolveContext::unscoped()).is_ok());
+//! // A request that names no organisation may use only entries without a scope (fail closed):
+//! // single-tenant configurations, whose entries have none, need no context at all.
+//! assert_eq!(gpu_only.check(&ResolveContext::unscoped()), Err(ScopeDenial::NoContext));
+//! assert!(EntryScope::new().check(&ResolveContext::unscoped()).is_ok());
 //! ```
 
 use std::fmt;
@@ -61,12 +63,21 @@ impl EntryScope {
         self
     }
 
+    /// Whether the entry carries no restriction at all.
+    pub fn is_unrestricted(&self) -> bool {
+        self.owner.is_none() && self.environments.is_none()
+    }
+
     /// Whether a request in `context` may use the entry, and if not, why.
+    ///
+    /// A request without a context ([`ResolveContext::unscoped`]) may use only unrestricted
+    /// entries: a resolver that forgot who asks must not lend one organisation's credentials.
     ///
     /// Allocates nothing on the way to `Ok`; the resolver calls it for each candidate.
     pub fn check(&self, context: &ResolveContext) -> Result<(), ScopeDenial> {
         match &context.asker {
-            Asker::Unscoped => Ok(()),
+            Asker::Unscoped if self.is_unrestricted() => Ok(()),
+            Asker::Unscoped => Err(ScopeDenial::NoContext),
             Asker::Personal { .. } => Err(ScopeDenial::PersonalProject),
             Asker::Organization { name, environment } => {
                 if self.owner.as_ref().is_some_and(|owner| owner != name) {
@@ -104,8 +115,9 @@ enum Asker {
 }
 
 impl ResolveContext {
-    /// No scope at all: every entry may serve. For single-tenant embedders, and what
-    /// [`RegistryResolver::resolve`](crate::resolver::RegistryResolver::resolve) uses.
+    /// A request that names no organisation or environment: only entries without an `owner`
+    /// or `environments` may serve it. For single-tenant embedders, and what
+    /// [`RegistryResolver::resolve`](crate::RegistryResolver::resolve) uses.
     pub fn unscoped() -> Self {
         Self {
             asker: Asker::Unscoped,
@@ -145,7 +157,7 @@ impl ResolveContext {
         matches!(self.asker, Asker::Personal { .. })
     }
 
-    /// Whether scope rules apply at all.
+    /// Whether the request names who asks (an organisation or a personal project).
     pub fn is_scoped(&self) -> bool {
         !matches!(self.asker, Asker::Unscoped)
     }
@@ -160,7 +172,7 @@ impl Default for ResolveContext {
 impl fmt::Display for ResolveContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.asker {
-            Asker::Unscoped => f.write_str("an unscoped request"),
+            Asker::Unscoped => f.write_str("a request without an organisation"),
             Asker::Personal { account } => write!(f, "personal project of {account}"),
             Asker::Organization {
                 name,
@@ -180,6 +192,9 @@ impl fmt::Display for ResolveContext {
 pub enum ScopeDenial {
     /// Personal projects have no private registries.
     PersonalProject,
+    /// The entry is restricted to an organisation or environments, and the request names
+    /// neither.
+    NoContext,
     /// The entry belongs to another organisation.
     OtherOrganization,
     /// The entry is restricted to environments that leave this one out.
@@ -198,6 +213,9 @@ impl fmt::Display for ScopeDenial {
                 f.write_str("personal projects have no private registries")
             }
             ScopeDenial::OtherOrganization => f.write_str("belongs to another organisation"),
+            ScopeDenial::NoContext => f.write_str(
+                "is scoped to an organisation or environments, and the request names none",
+            ),
             ScopeDenial::Environment {
                 environment,
                 allowed,

@@ -33,9 +33,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use serde_saphyr::Spanned;
 
-use crate::ecr::EcrHost;
+use crate::aws::EcrHost;
 use crate::pattern::{self, MatchPattern};
 use crate::reference::ImageReference;
+
+/// The most a `valohai.yaml` may hold.
+const MAX_FILE: u64 = 16 * 1024 * 1024;
 
 /// Which kind of item names an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +86,7 @@ impl ValohaiFile {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ValohaiError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ValohaiError {
+        let text = crate::files::read_text(path, MAX_FILE).map_err(|e| ValohaiError {
             origin: origin.clone(),
             line: None,
             column: None,

@@ -1,20 +1,17 @@
 //! `docker-credential-registry-auth`: the docker credential helper protocol over the
-//! `registry_auth` library. All the logic is in [`registry_auth::docker_helper`].
+//! `registry_auth` library. All the logic is in [`registry_auth::front::docker`].
 //!
 //! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin.
 //! Diagnostics go to stderr; `REGISTRY_AUTH_LOG` sets their level (default `warn`).
 
 use std::process::ExitCode;
 
-use registry_auth::docker_helper::Helper;
+use registry_auth::front::{self, docker::Helper};
 
 fn main() -> ExitCode {
-    registry_auth::cli::init_tracing();
+    front::init_tracing();
     let action = std::env::args().nth(1).unwrap_or_default();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match front::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("docker-credential-registry-auth: cannot start the async runtime: {e}");

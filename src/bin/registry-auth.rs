@@ -1,18 +1,22 @@
-//! `registry-auth`: parse image references, explain which entry serves an image, and get
-//! credentials. A thin shell over the `registry_auth` library.
+//! `registry-auth`: parse image references, explain which entry serves an image, get
+//! credentials, print pull policies, check a valohai.yaml, and serve the kubelet. A thin shell
+//! over the `registry_auth` library: arguments in, one library call, output.
+//!
+//! Exit codes: 0 success; 1 no entry serves the image (or a check found a problem); 2 bad
+//! input (arguments, image, configuration, a file); 3 the registry or cloud refused or failed
+//! (credentials, permissions, outages).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use registry_auth::config::RegistryConfig;
-use registry_auth::ecr::EcrHost;
-use registry_auth::pattern::{self, MatchPattern};
-use registry_auth::provider::AwsOptions;
-use registry_auth::reference::ImageReference;
-use registry_auth::resolver::{DefaultResolver, RegistryResolver};
-use registry_auth::scope::{EntryScope, ResolveContext};
-use secrecy::ExposeSecret;
+use registry_auth::aws::{AwsOptions, EcrHost};
+use registry_auth::front::{self, Setup};
+use registry_auth::pattern::{self, Explanation, MatchPattern};
+use registry_auth::{
+    DefaultResolver, Error, ErrorKind, ImageReference, RegistryConfig, RegistryResolver,
+    ResolveContext,
+};
 use serde_json::{json, Value};
 
 /// Short-lived credentials for private container registries (AWS ECR first).
@@ -100,6 +104,25 @@ enum Command {
         /// `~/.config/registry-auth/registries.toml`.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// The organisation whose pods pull (default `REGISTRY_AUTH_OWNER`).
+        #[arg(
+            long,
+            value_name = "ORG",
+            env = "REGISTRY_AUTH_OWNER",
+            conflicts_with = "personal"
+        )]
+        owner: Option<String>,
+        /// The environment (worker pool) of this node (default `REGISTRY_AUTH_ENVIRONMENT`).
+        #[arg(
+            long,
+            value_name = "ENV",
+            env = "REGISTRY_AUTH_ENVIRONMENT",
+            requires = "owner"
+        )]
+        environment: Option<String>,
+        /// The node runs personal projects, which have no private registries.
+        #[arg(long)]
+        personal: bool,
     },
 }
 
@@ -130,24 +153,22 @@ struct ScopeArgs {
 
 impl ScopeArgs {
     fn context(&self) -> ResolveContext {
-        match (&self.owner, self.personal) {
-            (_, true) => ResolveContext::personal("cli"),
-            (Some(org), false) => {
-                let ctx = ResolveContext::organization(org);
-                match &self.environment {
-                    Some(env) => ctx.with_environment(env),
-                    None => ctx,
-                }
-            }
-            (None, false) => ResolveContext::unscoped(),
-        }
+        front::context(self.owner.clone(), self.environment.clone(), self.personal)
     }
 }
 
-/// Exit codes: 0 success or match, 1 no match, 2 bad input.
+/// The exit code for an error: 1 no entry, 2 bad input or a local file, 3 upstream.
+fn exit_code(e: &Error) -> ExitCode {
+    ExitCode::from(match e.kind() {
+        ErrorKind::NoEntry => 1,
+        ErrorKind::Credentials | ErrorKind::Upstream => 3,
+        _ => 2,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    registry_auth::cli::init_tracing();
+    front::init_tracing();
     match cli.command {
         Command::Parse { image, json } => parse(&image, json),
         Command::Explain {
@@ -179,7 +200,12 @@ fn main() -> ExitCode {
             partition,
         } => policy(region, account, repository, config, partition),
         Command::Check { file, config, json } => check(&file, &config, json),
-        Command::Kubelet { config } => kubelet(config.as_deref()),
+        Command::Kubelet {
+            config,
+            owner,
+            environment,
+            personal,
+        } => kubelet(config, front::context(owner, environment, personal)),
     }
 }
 
@@ -190,6 +216,19 @@ fn fail(json: bool, message: &str) -> ExitCode {
         eprintln!("registry-auth: {message}");
     }
     ExitCode::from(2)
+}
+
+/// An error, on stdout as JSON or on stderr, with its exit code.
+fn fail_with(json: bool, e: &Error) -> ExitCode {
+    if json {
+        println!(
+            "{}",
+            json!({ "error": e.to_string(), "kind": e.kind().as_str() })
+        );
+    } else {
+        eprintln!("registry-auth: {e}");
+    }
+    exit_code(e)
 }
 
 fn parse(image: &str, json: bool) -> ExitCode {
@@ -218,25 +257,33 @@ fn parse(image: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The entries' patterns and scopes; `--pattern` entries have no scope.
-fn load_patterns(args: &EntriesArgs) -> Result<Vec<(MatchPattern, EntryScope)>, String> {
+/// The explanation for `image`: the configuration's resolver's, or the plain patterns'.
+fn explanation(
+    args: &EntriesArgs,
+    context: &ResolveContext,
+    image: &ImageReference,
+) -> Result<(Explanation, Vec<MatchPattern>), String> {
     match &args.config {
-        Some(path) => Ok(RegistryConfig::load_patterns(path)
-            .map_err(|e| e.to_string())?
-            .entries()
-            .iter()
-            .map(|e| (e.pattern.clone(), e.scope.clone()))
-            .collect()),
-        None => args
-            .patterns
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                MatchPattern::parse(p)
-                    .map(|p| (p, EntryScope::default()))
-                    .map_err(|e| format!("--pattern #{i}: {e}"))
-            })
-            .collect(),
+        Some(path) => {
+            let config = RegistryConfig::load(path).map_err(|e| e.to_string())?;
+            let resolver = DefaultResolver::builder()
+                .config(&config)
+                .build()
+                .map_err(|e| e.to_string())?;
+            Ok((
+                resolver.explain_in(context, image),
+                resolver.patterns().to_vec(),
+            ))
+        }
+        None => {
+            let patterns = args
+                .patterns
+                .iter()
+                .enumerate()
+                .map(|(i, p)| MatchPattern::parse(p).map_err(|e| format!("--pattern #{i}: {e}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((pattern::explain(&patterns, image), patterns))
+        }
     }
 }
 
@@ -254,18 +301,14 @@ fn ecr_json(image: &ImageReference) -> Value {
 }
 
 fn explain(args: &EntriesArgs, context: &ResolveContext, image: &str, json: bool) -> ExitCode {
-    let entries = match load_patterns(args) {
-        Ok(p) => p,
-        Err(e) => return fail(json, &e),
-    };
     let image = match ImageReference::parse(image) {
         Ok(r) => r,
         Err(e) => return fail(json, &e.to_string()),
     };
-    let patterns: Vec<&MatchPattern> = entries.iter().map(|(p, _)| p).collect();
-    let ex = pattern::explain_by(patterns.iter().copied(), &image, |i| {
-        entries[i].1.check(context).err().map(|d| d.to_string())
-    });
+    let (ex, patterns) = match explanation(args, context, &image) {
+        Ok(x) => x,
+        Err(e) => return fail(json, &e),
+    };
     if json {
         let matched = ex
             .winner
@@ -322,72 +365,51 @@ fn get(
     show_password: bool,
     json: bool,
 ) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(json, &format!("cannot start the async runtime: {e}")),
-    };
-    let result = runtime.block_on(async {
-        let image = ImageReference::parse(image)?;
-        let config = RegistryConfig::load(config)?;
-        let mut aws = AwsOptions::default();
-        if let Some(url) = endpoint_url {
-            aws = aws.with_endpoint_url(url);
-        }
-        let resolver = DefaultResolver::builder()
-            .aws_options(aws)
-            .config(&config)?
-            .build()?;
-        let entry = resolver
-            .select_in(context, &image)?
-            .map(|(i, p)| (i, p.to_string()));
-        let login = resolver.resolve_in(context, &image).await?;
-        Ok::<_, registry_auth::Error>((image, entry, login))
+    let mut setup = Setup::new(config);
+    setup.disk = front::DiskChoice::Off;
+    setup.context = context.clone();
+    if let Some(url) = endpoint_url {
+        setup.aws = AwsOptions::default().with_endpoint_url(url);
+    }
+    let result = front::runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let image = ImageReference::parse(image)?;
+            let config = setup.load_config()?;
+            let resolver = setup.resolver(&config)?;
+            let resolved = resolver.resolve_in(&setup.context, &image).await?;
+            Ok::<_, Error>((image, resolved))
+        })
     });
-    let (image, entry, login) = match result {
+    let (image, resolved) = match result {
         Ok(r) => r,
-        Err(e) => {
-            let code = match e {
-                registry_auth::Error::NoMatch { .. }
-                | registry_auth::Error::OutOfScope { .. }
-                | registry_auth::Error::PersonalProject { .. } => 1,
-                _ => 2,
-            };
-            if json {
-                println!("{}", json!({ "error": e.to_string() }));
-            } else {
-                eprintln!("registry-auth: {e}");
-            }
-            return ExitCode::from(code);
-        }
+        Err(e) => return fail_with(json, &e),
     };
+    let login = &resolved.credential;
     let password = if show_password {
-        login.password.expose_secret().to_owned()
+        login.expose_password()
     } else {
-        "[REDACTED]".to_owned()
+        "[REDACTED]"
     };
-    let expires = registry_auth::format_time(login.expires_at);
-    let expired = login.expires_at <= std::time::SystemTime::now();
+    let expires = login.expires_at().map(registry_auth::format_time);
+    let expired = login
+        .expires_at()
+        .is_some_and(|at| at <= std::time::SystemTime::now());
     if json {
         println!(
             "{}",
             json!({
                 "image": image.as_str(),
-                "entry": entry.as_ref().map(|(i, p)| json!({ "index": i, "pattern": p })),
-                "username": login.username,
+                "entry": { "index": resolved.entry, "pattern": &*resolved.pattern },
+                "username": login.username(),
                 "password": password,
-                "server": login.server,
+                "server": login.server(),
                 "expires_at": expires,
                 "expired": expired,
             })
         );
     } else {
-        if let Some((i, p)) = &entry {
-            println!("entry:    [{i}] {p}");
-        }
-        println!("username: {}", login.username);
+        println!("entry:    [{}] {}", resolved.entry, resolved.pattern);
+        println!("username: {}", login.username());
         println!(
             "password: {password}{}",
             if show_password {
@@ -396,9 +418,10 @@ fn get(
                 " (--show-password prints it)"
             }
         );
-        println!("server:   {}", login.server);
+        println!("server:   {}", login.server());
         println!(
-            "expires:  {expires}{}",
+            "expires:  {}{}",
+            expires.as_deref().unwrap_or("never"),
             if expired {
                 " (already expired: the registry's clock or the emulator says so)"
             } else {
@@ -416,7 +439,7 @@ fn policy(
     config: Option<PathBuf>,
     partition: Option<String>,
 ) -> ExitCode {
-    use registry_auth::policy::{ConfigPolicy, PullPolicy};
+    use registry_auth::aws::policy::{ConfigPolicy, PullPolicy};
     let Some(path) = config else {
         let (region, account, repository) = (
             region.unwrap_or_default(),
@@ -431,7 +454,7 @@ fn policy(
             Err(e) => fail(false, &e.to_string()),
         };
     };
-    let config = match RegistryConfig::load_patterns(&path) {
+    let config = match RegistryConfig::load(&path) {
         Ok(c) => c,
         Err(e) => return fail(false, &e.to_string()),
     };
@@ -473,7 +496,7 @@ fn policy(
 /// Exit codes: 0 every image served or public, 1 an unserved or invalid image, 2 bad input.
 fn check(file: &std::path::Path, config: &std::path::Path, json: bool) -> ExitCode {
     use registry_auth::valohai::ValohaiFile;
-    let patterns: Vec<MatchPattern> = match RegistryConfig::load_patterns(config) {
+    let patterns: Vec<MatchPattern> = match RegistryConfig::load(config) {
         Ok(c) => c.entries().iter().map(|e| e.pattern.clone()).collect(),
         Err(e) => return fail(json, &e.to_string()),
     };
@@ -494,20 +517,20 @@ fn check(file: &std::path::Path, config: &std::path::Path, json: bool) -> ExitCo
 }
 
 /// `kubelet`: one request on stdin, one response on stdout; exit 1 with the reason on stderr.
-fn kubelet(config: Option<&std::path::Path>) -> ExitCode {
-    let served = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
-        .and_then(|rt| {
-            rt.block_on(registry_auth::kubelet::serve(
-                config,
-                AwsOptions::default(),
-                std::io::stdin().lock(),
-                std::io::stdout().lock(),
-            ))
-            .map_err(|e| e.to_string())
-        });
+fn kubelet(config: Option<PathBuf>, context: ResolveContext) -> ExitCode {
+    let mut setup = Setup::from_env();
+    if config.is_some() {
+        setup.config = config;
+    }
+    setup.context = context;
+    let served = front::runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(front::kubelet::serve(
+            &setup,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ))
+        .map_err(|e| e.to_string())
+    });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

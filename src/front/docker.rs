@@ -1,0 +1,616 @@
+//! The docker credential helper protocol, spoken by `docker-credential-registry-auth`.
+//!
+//! Docker (and skopeo, podman, buildah: everything built on `docker-credential-helpers`) runs
+//! `docker-credential-NAME ACTION` with one line on stdin and reads stdout:
+//!
+//! | action | stdin | stdout |
+//! | --- | --- | --- |
+//! | `get` | a server URL | `{"ServerURL": "…", "Username": "AWS", "Secret": "…"}` |
+//! | `list` | nothing | `{"https://HOST[:PORT]": "USERNAME", …}`: the literal hosts `get` would serve |
+//! | `store` | credentials JSON | nothing: a no-op, with a note on stderr |
+//! | `erase` | a server URL | nothing: a no-op, with a note on stderr |
+//! | `version` | nothing | `docker-credential-registry-auth VERSION` |
+//!
+//! Tokens are minted, not stored: `store` and `erase` succeed without doing anything, so
+//! `docker login` and `docker logout` don't fail against a host this helper serves.
+//!
+//! # Which entry serves a host
+//!
+//! Docker asks per registry *host*, never per image. The server URL is reduced to `HOST[:PORT]`
+//! (a scheme, a trailing `/` and any path are dropped; `index.docker.io` is `docker.io`), and the
+//! entry is picked by [`DefaultResolver::select_host`]: among the entries whose host and port fit,
+//! the most specific host wins (fewer wildcard host labels, then more literal host characters);
+//! then an entry serving the whole host (pattern without a path, or `/*`) beats one that narrows
+//! by path; then the entry listed first. **Entries that narrow by path cannot be told apart by
+//! host**: with `HOST/*` and `HOST/team/*`, docker always gets `HOST/*`'s credentials; with only
+//! `HOST/team/*` (or several path entries), the first listed serves every image on that host.
+//! Use the kubelet provider ([`super::kubelet`]) or the library where per-repository credentials
+//! matter: they see the whole image.
+//!
+//! # Who asks
+//!
+//! Docker names no job, so the helper takes the context from its environment:
+//! `REGISTRY_AUTH_OWNER` (the organisation) and `REGISTRY_AUTH_ENVIRONMENT` (the worker pool).
+//! Without them, entries scoped to an organisation or to environments are never used (fail
+//! closed); a host that only such entries serve gets an error that names the two variables,
+//! not docker's "not found".
+//!
+//! # Configuration, cache and errors
+//!
+//! The configuration comes from `REGISTRY_AUTH_CONFIG`, else
+//! `~/.config/registry-auth/registries.toml` ([`default_config_path`]). Tokens are kept in the
+//! [disk store](crate::cache::DiskStore) (`$XDG_CACHE_HOME/registry-auth`), so docker's one
+//! process per pull still makes one upstream call per token lifetime; if the cache directory
+//! is refused, a warning says why and every `get` goes upstream. Only the entry that serves the
+//! host reads its secret.
+//!
+//! Errors go to stderr with exit status 1. `get` also writes the one-line message to stdout,
+//! because docker discards the helper's stderr and shows only its stdout
+//! (`error getting credentials - err: exit status 1, out: …`). A host no entry serves gets
+//! docker's conventional [`NOT_FOUND`] text on stdout and exit 1, which docker treats as "no
+//! credentials here" and pulls anonymously.
+//!
+//! ```json
+//! {
+//!   "credHelpers": {
+//!     "123456789012.dkr.ecr.us-east-1.amazonaws.com": "registry-auth"
+//!   }
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{DiskChoice, Setup};
+use crate::aws::{AwsOptions, EcrHost};
+use crate::config::{CredentialSource, RegistryConfig};
+use crate::reference::ImageReference;
+use crate::scope::ResolveContext;
+use crate::Error;
+
+pub use super::default_config_path;
+
+/// What docker's helpers print on stdout for a server they hold nothing for; docker's client
+/// recognises exactly this text.
+pub const NOT_FOUND: &str = "credentials not found in native keychain";
+
+/// The binary's name, used in messages.
+const NAME: &str = "docker-credential-registry-auth";
+/// More than any server URL or credentials JSON docker sends.
+const MAX_INPUT: u64 = 64 * 1024;
+
+/// One of the protocol's actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Credentials for a server URL.
+    Get,
+    /// Server URL → user name for every server the helper knows.
+    List,
+    /// Keep credentials: a no-op here.
+    Store,
+    /// Forget credentials: a no-op here.
+    Erase,
+    /// The helper's version.
+    Version,
+}
+
+impl Action {
+    /// The action named by the helper's first argument; `None` for anything else.
+    pub fn parse(arg: &str) -> Option<Action> {
+        match arg {
+            "get" => Some(Action::Get),
+            "list" => Some(Action::List),
+            "store" => Some(Action::Store),
+            "erase" => Some(Action::Erase),
+            "version" | "--version" | "-v" => Some(Action::Version),
+            _ => None,
+        }
+    }
+}
+
+/// A server URL that names no registry host.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ServerUrlError {
+    reason: String,
+}
+
+impl ServerUrlError {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The registry `HOST[:PORT]` a server URL names: `https://HOST:PORT/v2/` → `HOST:PORT`.
+///
+/// Surrounding whitespace, an `http://` or `https://` scheme, and everything from the first `/`,
+/// `?` or `#` after the host are dropped; `index.docker.io` becomes `docker.io`. The host keeps
+/// its case (matching is ASCII case-insensitive).
+///
+/// ```
+/// use registry_auth::front::docker::registry_host;
+///
+/// let host = registry_host("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/")?;
+/// assert_eq!(host, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+/// assert_eq!(registry_host("localhost:5000/v2/team/app")?, "localhost:5000");
+/// assert_eq!(registry_host("https://index.docker.io/v1/")?, "docker.io");
+/// assert!(registry_host("ftp://example.com").is_err());
+/// # Ok::<(), registry_auth::front::docker::ServerUrlError>(())
+/// ```
+///
+/// # Errors
+///
+/// An empty input, another scheme, user info (`user:pass@host`: the input is then not repeated
+/// in the message), or something that is not a registry host.
+pub fn registry_host(server_url: &str) -> Result<String, ServerUrlError> {
+    let url = server_url.trim();
+    if url.is_empty() {
+        return Err(ServerUrlError::new(
+            "no server URL on stdin: docker sends one, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        ));
+    }
+    let rest = match url.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") =>
+        {
+            rest
+        }
+        Some((scheme, _)) => {
+            return Err(ServerUrlError::new(format!(
+                "the server URL's scheme {:?} is not http or https",
+                cut(scheme)
+            )))
+        }
+        None => url,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(ServerUrlError::new(
+            "the server URL holds user info (user@host); give the registry host only",
+        ));
+    }
+    if authority.is_empty() {
+        return Err(ServerUrlError::new(format!(
+            "the server URL {:?} names no host",
+            cut(url)
+        )));
+    }
+    if authority.eq_ignore_ascii_case("index.docker.io") {
+        return Ok("docker.io".to_owned());
+    }
+    // A registry host is whatever the reference grammar takes as the domain of `HOST/x`.
+    match ImageReference::parse(&format!("{authority}/x")) {
+        Ok(probe) if probe.domain().eq_ignore_ascii_case(authority) => Ok(authority.to_owned()),
+        _ => Err(ServerUrlError::new(format!(
+            "{:?} is not a registry host: expected HOST[:PORT] with a dot, a port, or localhost",
+            cut(authority)
+        ))),
+    }
+}
+
+/// At most 100 characters of `s`, for messages.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// Docker's "not found": the text on stdout, the reason on stderr, exit 1.
+fn not_found(out: &mut impl Write, err: &mut impl Write, config: &str, host: &str) -> u8 {
+    let _ = writeln!(out, "{NOT_FOUND}");
+    let _ = writeln!(
+        err,
+        "{NAME}: no entry in {config} serves {host}; add one whose pattern covers it"
+    );
+    1
+}
+
+/// The helper: a [`Setup`] (configuration, AWS settings, disk store, who asks) and
+/// [`run`](Self::run).
+#[derive(Debug, Clone)]
+pub struct Helper {
+    setup: Setup,
+}
+
+impl Helper {
+    /// A helper reading the configuration at `config`, with the default disk store and no
+    /// context.
+    pub fn new(config: impl Into<PathBuf>) -> Self {
+        Self {
+            setup: Setup::new(config),
+        }
+    }
+
+    /// A helper set up from the environment, as the binary runs ([`Setup::from_env`]).
+    pub fn from_env() -> Self {
+        Self {
+            setup: Setup::from_env(),
+        }
+    }
+
+    /// Endpoint, timeouts and retries for the AWS calls.
+    pub fn with_aws_options(mut self, aws: AwsOptions) -> Self {
+        self.setup.aws = aws;
+        self
+    }
+
+    /// Keep tokens in `dir` instead of the default directory; `None` keeps none on disk.
+    pub fn with_disk_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.setup.disk = dir.map_or(DiskChoice::Off, DiskChoice::Dir);
+        self
+    }
+
+    /// Who asks (the binary reads it from `REGISTRY_AUTH_OWNER` and
+    /// `REGISTRY_AUTH_ENVIRONMENT`).
+    pub fn with_context(mut self, context: ResolveContext) -> Self {
+        self.setup.context = context;
+        self
+    }
+
+    /// Runs `action` (the helper's first argument) with the protocol's stdin, stdout and
+    /// stderr; returns the exit status. Never panics on any input.
+    pub async fn run(
+        &self,
+        action: &str,
+        input: impl Read,
+        mut out: impl Write,
+        mut err: impl Write,
+    ) -> u8 {
+        let Some(action) = Action::parse(action) else {
+            let _ = writeln!(
+                err,
+                "{NAME}: unknown action {:?}; usage: {NAME} get|list|store|erase|version",
+                cut(action)
+            );
+            return 1;
+        };
+        match action {
+            Action::Version => {
+                let _ = writeln!(out, "{NAME} {}", env!("CARGO_PKG_VERSION"));
+                0
+            }
+            Action::Store | Action::Erase => {
+                // Read what docker sends so it never sees a broken pipe.
+                let _ = std::io::copy(&mut input.take(MAX_INPUT), &mut std::io::sink());
+                let verb = if action == Action::Store {
+                    "store"
+                } else {
+                    "erase"
+                };
+                let _ = writeln!(
+                    err,
+                    "{NAME}: `{verb}` does nothing: registry-auth mints short-lived tokens on each `get` and keeps no long-lived credentials"
+                );
+                0
+            }
+            Action::List => self.list(&mut out, &mut err),
+            Action::Get => self.get(input, &mut out, &mut err).await,
+        }
+    }
+
+    fn list(&self, out: &mut impl Write, err: &mut impl Write) -> u8 {
+        match self.setup.load_config() {
+            Ok(config) => {
+                let map = list_entries(&config, &self.setup.context);
+                let text = serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_owned());
+                if writeln!(out, "{text}").is_err() {
+                    return 1;
+                }
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "{NAME}: {e}");
+                1
+            }
+        }
+    }
+
+    async fn get(&self, input: impl Read, out: &mut impl Write, err: &mut impl Write) -> u8 {
+        let mut raw = String::new();
+        if let Err(e) = input.take(MAX_INPUT).read_to_string(&mut raw) {
+            return fail(
+                out,
+                err,
+                &format!("cannot read the server URL from stdin: {e}"),
+            );
+        }
+        let server_url = raw.trim();
+        let host = match registry_host(server_url) {
+            Ok(h) => h,
+            Err(e) => return fail(out, err, &e.to_string()),
+        };
+        let config = match self.setup.load_config() {
+            Ok(c) => c,
+            Err(e) => return fail(out, err, &e.to_string()),
+        };
+        let resolved = match self.setup.resolver(&config) {
+            Ok(resolver) => resolver.resolve_host(&self.setup.context, &host).await,
+            Err(e) => Err(e),
+        };
+        let login = match resolved {
+            Ok(resolved) => resolved.credential,
+            // Not ours: docker goes anonymous. Ours but scoped away: say so.
+            Err(Error::NoEntry(e)) if e.ruled_out.is_empty() && !e.personal => {
+                return not_found(out, err, config.origin(), &host)
+            }
+            Err(e) => return fail(out, err, &e.to_string()),
+        };
+        let reply = SecretString::from(
+            serde_json::json!({
+                "ServerURL": server_url,
+                "Username": login.username(),
+                "Secret": login.expose_password(),
+            })
+            .to_string(),
+        );
+        if writeln!(out, "{}", reply.expose_secret()).is_err() {
+            return 1;
+        }
+        0
+    }
+}
+
+/// `https://HOST[:PORT]` → username for every entry `context` may use whose pattern has a
+/// literal host that `get` would serve, as `list` prints. Wildcard hosts name no server, and
+/// ECR Public hosts are refused by `get`, so both are left out. The first entry listed for a
+/// host names its username.
+pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for e in config.entries() {
+        if e.scope.check(context).is_err() {
+            continue;
+        }
+        let Some(host) = e.pattern.literal_host() else {
+            continue;
+        };
+        let username = match &e.source {
+            CredentialSource::Basic(b) => b.username.clone(),
+            _ if EcrHost::parse(host).is_some_and(|h| h.is_public()) => continue,
+            _ => "AWS".to_owned(),
+        };
+        let server = match e.pattern.port() {
+            Some(port) => format!("https://{host}:{port}"),
+            None => format!("https://{host}"),
+        };
+        map.entry(server).or_insert(username);
+    }
+    map
+}
+
+/// A failed `get`: the message on stderr, and on stdout for docker to show.
+fn fail(out: &mut impl Write, err: &mut impl Write, message: &str) -> u8 {
+    let _ = writeln!(err, "{NAME}: {message}");
+    let _ = writeln!(out, "{message}");
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_reduce_to_the_registry_host() {
+        let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+        for input in [
+            ecr.to_owned(),
+            format!("https://{ecr}"),
+            format!("https://{ecr}/"),
+            format!("HTTPS://{ecr}/v2/my-ml-image/manifests/v1"),
+            format!("  http://{ecr}?x=1\n"),
+            format!("{ecr}/"),
+        ] {
+            assert_eq!(registry_host(&input).unwrap(), ecr, "{input:?}");
+        }
+        assert_eq!(
+            registry_host("https://localhost:5000/v2/").unwrap(),
+            "localhost:5000"
+        );
+        assert_eq!(registry_host("[::1]:5000").unwrap(), "[::1]:5000");
+        assert_eq!(
+            registry_host("Registry.Example.com").unwrap(),
+            "Registry.Example.com"
+        );
+        assert_eq!(
+            registry_host("https://index.docker.io/v1/").unwrap(),
+            "docker.io"
+        );
+    }
+
+    #[test]
+    fn bad_server_urls_are_refused_without_echoing_user_info() {
+        for bad in [
+            "",
+            "   \n",
+            "ftp://example.com",
+            "https://",
+            "https:///path",
+            "not a host",
+            "registry",
+            "example.com:99999",
+            "exa mple.com",
+            "\u{0}",
+        ] {
+            assert!(registry_host(bad).is_err(), "{bad:?}");
+        }
+        let e = registry_host("https://user:hunter2@example.com/").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let long = "a".repeat(10_000);
+        assert!(registry_host(&long).unwrap_err().to_string().len() < 300);
+    }
+
+    #[test]
+    fn actions_parse() {
+        assert_eq!(Action::parse("get"), Some(Action::Get));
+        assert_eq!(Action::parse("list"), Some(Action::List));
+        assert_eq!(Action::parse("store"), Some(Action::Store));
+        assert_eq!(Action::parse("erase"), Some(Action::Erase));
+        assert_eq!(Action::parse("version"), Some(Action::Version));
+        assert_eq!(Action::parse("GET"), None);
+        assert_eq!(Action::parse(""), None);
+    }
+
+    const CONFIG: &str = r#"
+        [[registry]]
+        pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/*"
+        iam_user = { access_key_id = "AKIAIOSFODNN7EXAMPLE", secret_access_key = "not-a-real-secret", region = "us-east-1" }
+
+        [[registry]]
+        pattern = "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/*"
+        instance_role = { role_name = "Worker", region = "us-east-1" }
+
+        [[registry]]
+        pattern = "*.dkr.ecr.eu-west-1.amazonaws.com"
+        instance_role = { role_name = "Worker", region = "eu-west-1" }
+
+        [[registry]]
+        pattern = "localhost:5000/team"
+        instance_role = { role_name = "Worker", region = "us-east-1" }
+    "#;
+
+    fn helper() -> (tempfile::TempDir, Helper) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.toml");
+        std::fs::write(&path, CONFIG).unwrap();
+        let helper = Helper::new(path).with_disk_cache_dir(None);
+        (dir, helper)
+    }
+
+    fn run(helper: &Helper, action: &str, input: &str) -> (u8, String, String) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = rt.block_on(helper.run(action, input.as_bytes(), &mut out, &mut err));
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    #[test]
+    fn list_prints_the_literal_hosts() {
+        let (_dir, h) = helper();
+        let (code, out, _) = run(&h, "list", "");
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "https://123456789012.dkr.ecr.us-east-1.amazonaws.com": "AWS",
+                "https://localhost:5000": "AWS",
+            })
+        );
+    }
+
+    #[test]
+    fn get_of_a_host_no_entry_serves_is_docker_not_found() {
+        let (_dir, h) = helper();
+        for host in ["https://index.docker.io/v1/", "ghcr.io", "localhost:5001"] {
+            let (code, out, err) = run(&h, "get", host);
+            assert_eq!(code, 1, "{host}");
+            assert_eq!(out.trim(), NOT_FOUND, "{host}");
+            assert!(err.contains("no entry"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_secret_does_not_break_registries_no_entry_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.toml");
+        std::fs::write(
+            &path,
+            "[[registry]]\npattern = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/*\"\n\
+             iam_user = { access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = { env = \"REGISTRY_AUTH_UNSET_FOR_THIS_TEST\" }, region = \"us-east-1\" }\n",
+        )
+        .unwrap();
+        let h = Helper::new(path).with_disk_cache_dir(None);
+        // Docker Hub under `credsStore`: not ours, so docker goes anonymous.
+        let (code, out, _) = run(&h, "get", "https://index.docker.io/v1/");
+        assert_eq!((code, out.trim()), (1, NOT_FOUND));
+        // Ours: now the missing secret is the error, named.
+        let (code, out, err) = run(&h, "get", "123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(code, 1);
+        assert_ne!(out.trim(), NOT_FOUND);
+        assert!(err.contains("REGISTRY_AUTH_UNSET_FOR_THIS_TEST"), "{err}");
+    }
+
+    #[test]
+    fn get_of_a_bad_url_fails_on_both_streams() {
+        let (_dir, h) = helper();
+        let (code, out, err) = run(&h, "get", "ftp://example.com");
+        assert_eq!(code, 1);
+        assert!(out.contains("scheme"), "{out}");
+        assert!(err.starts_with(NAME), "{err}");
+    }
+
+    #[test]
+    fn store_and_erase_are_no_ops_with_a_note() {
+        let (_dir, h) = helper();
+        let creds = r#"{"ServerURL":"localhost:5000","Username":"AWS","Secret":"s3cret"}"#;
+        for (action, input) in [("store", creds), ("erase", "localhost:5000")] {
+            let (code, out, err) = run(&h, action, input);
+            assert_eq!(code, 0);
+            assert!(out.is_empty());
+            assert!(err.contains("does nothing"), "{err}");
+            assert!(!err.contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn version_and_unknown_actions() {
+        let (_dir, h) = helper();
+        let (code, out, _) = run(&h, "version", "");
+        assert_eq!(code, 0);
+        assert!(out.starts_with(NAME), "{out}");
+        let (code, out, err) = run(&h, "fetch", "");
+        assert_eq!(code, 1);
+        assert!(out.is_empty());
+        assert!(err.contains("usage"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_configuration_is_named() {
+        let h = Helper::new("/nonexistent/registries.toml").with_disk_cache_dir(None);
+        let (code, _, err) = run(&h, "get", "localhost:5000");
+        assert_eq!(code, 1);
+        assert!(err.contains("/nonexistent/registries.toml"), "{err}");
+        let (code, _, err) = run(&h, "list", "");
+        assert_eq!(code, 1);
+        assert!(err.contains("/nonexistent/registries.toml"), "{err}");
+    }
+
+    #[test]
+    fn hosts_pick_the_whole_host_entry_first() {
+        let config = RegistryConfig::from_toml_str(CONFIG, "test").unwrap();
+        let r = crate::DefaultResolver::builder()
+            .config(&config)
+            .build()
+            .unwrap();
+        let anyone = ResolveContext::unscoped();
+        let pick = |host: &str, port| r.select_host(&anyone, host, port).map(|(i, _)| i);
+        assert_eq!(
+            pick("123456789012.dkr.ecr.us-east-1.amazonaws.com", None),
+            Some(0)
+        );
+        assert_eq!(
+            pick("123456789012.DKR.ecr.us-east-1.amazonaws.com", None),
+            Some(0)
+        );
+        assert_eq!(
+            pick("210987654321.dkr.ecr.eu-west-1.amazonaws.com", None),
+            Some(2)
+        );
+        // Only a path-narrowed entry: it serves the host.
+        assert_eq!(pick("localhost", Some(5000)), Some(3));
+        assert_eq!(pick("localhost", None), None);
+        assert_eq!(pick("ghcr.io", None), None);
+    }
+}

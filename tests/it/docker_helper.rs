@@ -1,0 +1,343 @@
+//! `docker-credential-registry-auth`, the built binary, against the moto emulator (started by
+//! `scripts/emulator start`) behind a counting proxy (`support/proxy.rs`) that stands in for
+//! real ECR's 12-hour expiry. Every upstream call is counted at the proxy, in front of moto.
+
+use crate::support;
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::proxy::{Fault, Proxy};
+use support::{seed_policy, Emulator};
+
+const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+const PASSWORD: &str = "123456789012-auth-token";
+const GET_TOKEN: &str = "GetAuthorizationToken";
+
+/// An IAM user with the seed policy, a config naming it, an empty cache home, and a proxy.
+struct Setup {
+    proxy: Proxy,
+    dir: tempfile::TempDir,
+    secret: String,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        let emu = Emulator::get();
+        let user = emu.user(name, Some(&seed_policy()));
+        let proxy = Proxy::start(&emu.endpoint);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), &user.secret_access_key).unwrap();
+        std::fs::write(
+            dir.path().join("registries.toml"),
+            format!(
+                r#"
+[[registry]]
+pattern = "{HOST}/*"
+iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+
+[[registry]]
+pattern = "{HOST}/team/*"
+iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+
+[[registry]]
+pattern = "localhost:5000"
+iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+"#,
+                user.access_key_id, user.access_key_id, user.access_key_id
+            ),
+        )
+        .unwrap();
+        Setup {
+            proxy,
+            dir,
+            secret: user.secret_access_key,
+        }
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.dir.path().join("cache/registry-auth")
+    }
+
+    /// The one token file in the cache directory.
+    fn cache_file(&self) -> PathBuf {
+        let files: Vec<PathBuf> = std::fs::read_dir(self.cache_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.into_iter().next().unwrap()
+    }
+
+    /// The helper with a clean environment: only what the test gives it.
+    fn command(&self, action: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"));
+        c.arg(action)
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env(
+                "REGISTRY_AUTH_CONFIG",
+                self.dir.path().join("registries.toml"),
+            )
+            .env("AWS_ENDPOINT_URL", &self.proxy.endpoint)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn spawn(&self, action: &str, input: &str) -> Child {
+        let mut child = self.command(action).spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child
+    }
+
+    fn run(&self, action: &str, input: &str) -> Output {
+        self.spawn(action, input).wait_with_output().unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts a successful `get` and returns its JSON.
+fn assert_login(out: &Output, server_url: &str) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ServerURL"], server_url);
+    assert_eq!(v["Username"], "AWS");
+    assert_eq!(v["Secret"], PASSWORD);
+    v
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+}
+
+#[test]
+fn a_second_get_within_the_tokens_life_makes_no_upstream_call() {
+    let s = Setup::new("helper-twice");
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 1);
+
+    // Another process, the URL spelled the way docker spells Docker Hub's.
+    let url = format!("https://{HOST}/");
+    assert_login(&s.run("get", &url), &url);
+    assert_eq!(
+        s.proxy.counts().values().sum::<usize>(),
+        1,
+        "the second get is served from the disk cache: {:?}",
+        s.proxy.counts()
+    );
+
+    // 0700 directory, 0600 file, holding the token but never the IAM secret.
+    assert_eq!(mode(&s.cache_dir()), 0o700);
+    let file = s.cache_file();
+    assert_eq!(mode(&file), 0o600);
+    let stored = std::fs::read_to_string(&file).unwrap();
+    assert!(stored.contains(PASSWORD));
+    assert!(!stored.contains(&s.secret));
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(&format!("{HOST}-")), "{name}");
+}
+
+#[test]
+fn concurrent_cold_gets_make_one_upstream_call() {
+    let s = Setup::new("helper-concurrent");
+    // Hold the one upstream call open long enough that every process is waiting on it.
+    s.proxy.set_hook(|r| {
+        if r.action == GET_TOKEN {
+            Fault::delay(Duration::from_millis(1500))
+        } else {
+            Fault::default()
+        }
+    });
+    let started = Instant::now();
+    let children: Vec<Child> = (0..4).map(|_| s.spawn("get", HOST)).collect();
+    for child in children {
+        assert_login(&child.wait_with_output().unwrap(), HOST);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert_eq!(
+        s.proxy.count(GET_TOKEN),
+        1,
+        "four cold processes, one call: {:?}",
+        s.proxy.counts()
+    );
+}
+
+#[test]
+fn an_unsafe_cache_file_is_refused_visibly_and_replaced() {
+    let s = Setup::new("helper-unsafe-file");
+    assert_login(&s.run("get", HOST), HOST);
+    let file = s.cache_file();
+
+    // Group-writable: refused, fetched anew, rewritten 0600.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o620)).unwrap();
+    let out = s.run("get", HOST);
+    assert_login(&out, HOST);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refusing") && err.contains("0620"),
+        "stderr: {err}"
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 2);
+    assert_eq!(mode(&file), 0o600);
+
+    // A symlink to a perfectly good token file elsewhere: refused all the same.
+    let elsewhere = s.dir.path().join("elsewhere.json");
+    std::fs::copy(&file, &elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+    let out = s.run("get", HOST);
+    assert_login(&out, HOST);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("refusing") && err.contains("symbolic link"),
+        "stderr: {err}"
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 3);
+    assert!(
+        !std::fs::symlink_metadata(&file)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the symlink was replaced by a file, not followed"
+    );
+    assert_eq!(mode(&file), 0o600);
+
+    // And now it is trusted again.
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 3);
+}
+
+#[test]
+fn an_unsafe_cache_directory_is_refused_visibly_and_gets_still_work() {
+    let s = Setup::new("helper-unsafe-dir");
+    assert_login(&s.run("get", HOST), HOST);
+    std::fs::set_permissions(s.cache_dir(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    for expected_calls in [2, 3] {
+        let out = s.run("get", HOST);
+        assert_login(&out, HOST);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("refusing") && err.contains("no disk token cache"),
+            "stderr: {err}"
+        );
+        assert_eq!(
+            s.proxy.count(GET_TOKEN),
+            expected_calls,
+            "no cache, no hits"
+        );
+    }
+}
+
+#[test]
+fn a_host_no_entry_serves_is_not_found_without_an_upstream_call() {
+    let s = Setup::new("helper-not-found");
+    for url in ["ghcr.io", "https://index.docker.io/v1/", "localhost:5001"] {
+        let out = s.run("get", url);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        assert_eq!(
+            text(&out.stdout).trim(),
+            "credentials not found in native keychain"
+        );
+    }
+    assert!(s.proxy.counts().is_empty(), "{:?}", s.proxy.counts());
+}
+
+#[test]
+fn a_path_entry_is_used_for_its_host_only_when_no_host_wide_entry_exists() {
+    let s = Setup::new("helper-hosts");
+    // `localhost:5000` has one host-wide entry; the ECR host has `/*` and `/team/*`, and docker
+    // cannot say which repository it wants: `/*` serves. Both make real calls.
+    assert_login(
+        &s.run("get", "http://localhost:5000/v2/"),
+        "http://localhost:5000/v2/",
+    );
+    assert_login(
+        &s.run("get", &format!("{HOST}/team/app")),
+        &format!("{HOST}/team/app"),
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 2);
+}
+
+#[test]
+fn list_store_erase_and_version() {
+    let s = Setup::new("helper-list");
+    let out = s.run("list", "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({ format!("https://{HOST}"): "AWS", "https://localhost:5000": "AWS" })
+    );
+
+    let creds = format!(r#"{{"ServerURL":"{HOST}","Username":"AWS","Secret":"x"}}"#);
+    for (action, input) in [("store", creds.as_str()), ("erase", HOST)] {
+        let out = s.run(action, input);
+        assert!(out.status.success());
+        assert!(out.stdout.is_empty());
+        assert!(text(&out.stderr).contains("does nothing"));
+    }
+    let out = s.run("version", "");
+    assert!(text(&out.stdout).starts_with("docker-credential-registry-auth "));
+    let out = s.run("frobnicate", "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(s.proxy.counts().is_empty());
+}
+
+#[test]
+fn upstream_failures_exit_1_with_the_reason_on_both_streams() {
+    let s = Setup::new("helper-reset");
+    // Every ECR call is reset by the peer; the SDK retries (3 attempts by default), then fails.
+    s.proxy.set_hook(|r| {
+        if r.action == GET_TOKEN {
+            Fault::reset()
+        } else {
+            Fault::default()
+        }
+    });
+    let out = s.run("get", HOST);
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stderr.contains("GetAuthorizationToken"), "stderr: {stderr}");
+    assert!(stdout.contains("GetAuthorizationToken"), "stdout: {stdout}");
+    assert!(!stdout.contains(&s.secret) && !stderr.contains(&s.secret));
+    assert_eq!(s.proxy.count(GET_TOKEN), 3, "the SDK's three attempts");
+
+    // A throttling answer, then the real thing: the retry succeeds and is cached.
+    s.proxy.set_hook(|r| {
+        if r.action == GET_TOKEN && r.nth == 4 {
+            Fault::status(
+                400,
+                r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            )
+        } else {
+            Fault::default()
+        }
+    });
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 5);
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 5);
+}

@@ -1,0 +1,26 @@
+//! The integration tests: one binary (as ripgrep has), one module per area, and the shared
+//! `support` module compiled once. They run against real parts on 127.0.0.1: the moto emulator
+//! with its IAM checks on (`scripts/emulator`), an IMDSv2 test server, Debian's docker-registry
+//! (`scripts/registry`), and loopback fault servers; `scripts/test` starts what they need.
+
+mod support;
+
+mod cache;
+mod config;
+mod disk_cache;
+mod docker_helper;
+mod ecr_host;
+mod faults;
+mod fuzz_regressions;
+mod hygiene;
+mod index_equivalence;
+mod kubelet;
+mod load;
+mod pattern;
+mod policy;
+mod providers;
+mod pull;
+mod reference;
+mod scope;
+mod security;
+mod valohai;

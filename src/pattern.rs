@@ -796,6 +796,31 @@ where
     best.map(|(i, _)| i)
 }
 
+/// The first pattern that serves exactly the images of an earlier one (`Example.com` and
+/// `example.com/*` do), as `(later, earlier)` positions: two such entries are a mistake, since
+/// the later one could never win.
+///
+/// ```
+/// use registry_auth::pattern::{first_duplicate, MatchPattern};
+///
+/// let p = |s| MatchPattern::parse(s).unwrap();
+/// let patterns = [p("Registry.example.com"), p("registry.example.com/team/*"), p("registry.example.com/*")];
+/// assert_eq!(first_duplicate(&patterns), Some((2, 0)));
+/// ```
+pub fn first_duplicate<'a, I>(patterns: I) -> Option<(usize, usize)>
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+{
+    let mut seen = std::collections::HashMap::new();
+    for (i, p) in patterns.into_iter().enumerate() {
+        if let Some(&first) = seen.get(&p.canonical()) {
+            return Some((i, first));
+        }
+        seen.insert(p.canonical(), i);
+    }
+    None
+}
+
 /// Every pattern that matches `image`, the winner, and why each loser lost.
 pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
 where

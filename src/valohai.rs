@@ -39,6 +39,26 @@ use crate::reference::ImageReference;
 
 /// The most a `valohai.yaml` may hold.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
+/// The most of an image string a report repeats.
+const MAX_ECHO: usize = 256;
+
+/// A YAML library message in the words of someone editing a `valohai.yaml`: no type names or
+/// settings of the library.
+fn in_our_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set ").next().unwrap_or(rest);
+        return format!(
+            "`{}` is given twice in the same item; keep one",
+            crate::error::cut(key, 80)
+        );
+    }
+    // Other messages may end with advice about the library's options: not the user's to set.
+    let message = match message.find(", set ") {
+        Some(at) if message[at..].contains("Options") => &message[..at],
+        _ => message,
+    };
+    crate::error::cut(message, 300)
+}
 
 /// Which kind of item names an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +121,7 @@ impl ValohaiFile {
         let items: Vec<Spanned<Item>> = serde_saphyr::from_str(text).map_err(|e| {
             let location = e.location().filter(|l| l.line() > 0);
             let line = location.map(|l| l.line() as u32);
-            let mut message = e.without_snippet().to_string();
+            let mut message = in_our_words(&e.without_snippet().to_string());
             if let Some(l) = location {
                 let suffix = format!(" at line {}, column {}", l.line(), l.column());
                 if let Some(stripped) = message.strip_suffix(&suffix) {
@@ -153,7 +173,7 @@ impl ValohaiFile {
                     kind: u.kind,
                     name: u.name.clone(),
                     line: u.line,
-                    image: u.image.clone().unwrap_or_default(),
+                    image: crate::error::cut(u.image.as_deref().unwrap_or_default(), MAX_ECHO),
                     normalized,
                     verdict,
                 }

@@ -225,6 +225,10 @@ where
             call.endpoint
         ),
         _ => match status {
+            Some(200..=299) => format!(
+                "the reply from {} could not be read; if this persists, check that the endpoint URL is an AWS endpoint",
+                call.endpoint
+            ),
             Some(s) if s >= 500 => "the service failed; try again later".to_owned(),
             Some(429) => "the service is throttling requests; try again later".to_owned(),
             _ => "the service refused the request".to_owned(),

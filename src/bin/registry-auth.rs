@@ -282,6 +282,13 @@ fn explanation(
                 .enumerate()
                 .map(|(i, p)| MatchPattern::parse(p).map_err(|e| format!("--pattern #{i}: {e}")))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some((later, first)) = pattern::first_duplicate(&patterns) {
+                return Err(format!(
+                    "--pattern #{later} ({:?}) serves the same images as --pattern #{first} ({:?}), so it could never win; give each pattern once",
+                    patterns[later].as_str(),
+                    patterns[first].as_str()
+                ));
+            }
             Ok((pattern::explain(&patterns, image), patterns))
         }
     }

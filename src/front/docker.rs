@@ -81,6 +81,8 @@ pub const NOT_FOUND: &str = "credentials not found in native keychain";
 const NAME: &str = "docker-credential-registry-auth";
 /// More than any server URL or credentials JSON docker sends.
 const MAX_INPUT: u64 = 64 * 1024;
+/// The longest server URL answered (and so repeated in the reply).
+const MAX_SERVER_URL: usize = 256;
 
 /// One of the protocol's actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +323,14 @@ impl Helper {
             );
         }
         let server_url = raw.trim();
+        // The reply repeats the URL: never a page of whatever came in.
+        if server_url.len() > MAX_SERVER_URL {
+            return fail(
+                out,
+                err,
+                &format!("the server URL on stdin is longer than {MAX_SERVER_URL} characters; docker sends a registry host such as 123456789012.dkr.ecr.us-east-1.amazonaws.com"),
+            );
+        }
         let host = match registry_host(server_url) {
             Ok(h) => h,
             Err(e) => return fail(out, err, &e.to_string()),

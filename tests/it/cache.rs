@@ -774,3 +774,93 @@ fn the_cache_and_its_futures_can_cross_threads() {
     let future = cache.get_or_fetch(&key, || async { Err(throttled()) });
     send(&future);
 }
+
+/// A cache over `store` reading `clock`: one "process" sharing the store with others.
+fn process(store: &registry_auth::cache::DiskStore, clock: &ManualClock) -> TokenCache {
+    TokenCache::new(CachePolicy::default(), Arc::new(clock.clone()))
+        .with_store(Arc::new(store.clone()))
+}
+
+#[tokio::test]
+async fn the_store_is_asked_first_and_judged_at_the_half_life_and_margin_boundaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let clock = ManualClock::new(start());
+    let fetches = AtomicUsize::new(0);
+
+    // The first process fetches a 12-hour token and leaves it on disk.
+    let first = process(&store, &clock)
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("a", start() + 12 * HOUR)))
+        })
+        .await
+        .unwrap();
+    assert_eq!((label(&first), fetches.load(Ordering::SeqCst)), ("a", 1));
+
+    // One nanosecond before its half-life, a new process is served from disk.
+    clock.set(start() + 6 * HOUR - NS);
+    let got = process(&store, &clock)
+        .get_or_fetch(&key(), unreachable_fetch)
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "a");
+
+    // At the half-life, a new process refreshes, and the new token replaces the old on disk.
+    clock.set(start() + 6 * HOUR);
+    let got = process(&store, &clock)
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("b", start() + 18 * HOUR)))
+        })
+        .await
+        .unwrap();
+    assert_eq!((label(&got), fetches.load(Ordering::SeqCst)), ("b", 2));
+
+    // Past b's half-life with upstream failing: a new process is served b from disk, and its
+    // next caller waits out the backoff instead of calling again.
+    clock.set(start() + 12 * HOUR + NS);
+    let later = process(&store, &clock);
+    let got = later
+        .get_or_fetch(&key(), || counted(&fetches, Err(throttled())))
+        .await
+        .unwrap();
+    assert_eq!((label(&got), fetches.load(Ordering::SeqCst)), ("b", 3));
+    later.get_or_fetch(&key(), unreachable_fetch).await.unwrap();
+
+    // One nanosecond before the margin, still served; at the margin, never.
+    let margin = CachePolicy::default().expiry_margin;
+    clock.set(start() + 18 * HOUR - margin - NS);
+    let got = process(&store, &clock)
+        .get_or_fetch(&key(), || counted(&fetches, Err(throttled())))
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "b");
+    clock.set(start() + 18 * HOUR - margin);
+    let err = process(&store, &clock)
+        .get_or_fetch(&key(), || counted(&fetches, Err(throttled())))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("throttled"), "{err}");
+}
+
+#[tokio::test]
+async fn passwords_without_expiry_are_kept_in_memory_and_never_written_to_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let clock = ManualClock::new(start());
+    let cache = process(&store, &clock);
+    let fetches = AtomicUsize::new(0);
+    let forever = RegistryCredential::new("ci", "secret-basic".into(), "https://ghcr.io", None);
+    cache
+        .get_or_fetch(&key(), || counted(&fetches, Ok(forever.clone())))
+        .await
+        .unwrap();
+    clock.advance(1000 * HOUR);
+    let again = cache.get_or_fetch(&key(), unreachable_fetch).await.unwrap();
+    assert_eq!((label(&again), again.expires_at()), ("basic", None));
+    let files: Vec<_> = std::fs::read_dir(store.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}

@@ -1141,3 +1141,36 @@ fn from_entries_validates_too() {
         "distinct patterns"
     );
 }
+
+#[test]
+fn json_objects_may_not_repeat_a_key_and_toml_errors_say_where() {
+    let json = fill(
+        r#"{"registry": [{"pattern": "$ECR/*", "pattern": "$ECR/other/*", "instance_role": {"role_name": "R", "region": "us-east-1"}}]}"#,
+    );
+    let e = RegistryConfig::from_json_str(&json, JSON_ORIGIN).unwrap_err();
+    assert!(
+        e.to_string().contains("duplicate key `pattern`") && e.to_string().contains("line 1"),
+        "{e}"
+    );
+    let e = RegistryConfig::from_toml_str(
+        "[[registry]]\npattern = \"x.example\"\nowner = \n",
+        TOML_ORIGIN,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("at line 3, column"), "{e}");
+}
+
+#[test]
+fn a_secret_file_that_is_a_device_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "[[registry]]\npattern = \"{ECR}/*\"\n[registry.iam_user]\naccess_key_id = \"AKIAIOSFODNN7EXAMPLE\"\nsecret_access_key = {{ file = \"/dev/zero\" }}\nregion = \"us-east-1\"\n"
+    );
+    let path = write_config(dir.path(), "registries.toml", &text);
+    let config = RegistryConfig::load(&path).unwrap();
+    let e = serving_error(&config, &format!("{ECR}/app:v1"), "/dev/zero");
+    assert!(
+        e.to_string().contains("/dev/zero") && e.to_string().contains("not a regular file"),
+        "{e}"
+    );
+}

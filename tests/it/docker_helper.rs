@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use registry_auth::front::docker::NOT_FOUND;
 use support::proxy::{Fault, Proxy};
 use support::{seed_policy, Emulator};
 
@@ -26,6 +27,28 @@ struct Setup {
 
 impl Setup {
     fn new(name: &str) -> Setup {
+        Setup::with_config(name, |key_id| {
+            format!(
+                r#"
+[[registry]]
+pattern = "{HOST}/*"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+
+[[registry]]
+pattern = "{HOST}/team/*"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+
+[[registry]]
+pattern = "localhost:5000"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+"#
+            )
+        })
+    }
+
+    /// An IAM user with the seed policy whose secret is in `secret.txt`, and the configuration
+    /// `config(access key id)`.
+    fn with_config(name: &str, config: impl Fn(&str) -> String) -> Setup {
         let emu = Emulator::get();
         let user = emu.user(name, Some(&seed_policy()));
         let proxy = Proxy::start(&emu.endpoint);
@@ -33,22 +56,7 @@ impl Setup {
         std::fs::write(dir.path().join("secret.txt"), &user.secret_access_key).unwrap();
         std::fs::write(
             dir.path().join("registries.toml"),
-            format!(
-                r#"
-[[registry]]
-pattern = "{HOST}/*"
-iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
-
-[[registry]]
-pattern = "{HOST}/team/*"
-iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
-
-[[registry]]
-pattern = "localhost:5000"
-iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
-"#,
-                user.access_key_id, user.access_key_id, user.access_key_id
-            ),
+            config(&user.access_key_id),
         )
         .unwrap();
         Setup {
@@ -106,6 +114,39 @@ iam_user = {{ access_key_id = "{}", secret_access_key = {{ file = "secret.txt" }
     fn run(&self, action: &str, input: &str) -> Output {
         self.spawn(action, input).wait_with_output().unwrap()
     }
+
+    /// `get` of `host` with these extra environment variables.
+    fn get_with(&self, env: &[(&str, &str)], host: &str) -> Output {
+        let mut command = self.command("get");
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(host.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// The README's scope example: a dedicated role for acme's gpu-prod jobs, listed first, then
+/// the IAM user for acme's other jobs.
+fn scoped_config(key_id: &str) -> String {
+    format!(
+        r#"
+[[registry]]
+pattern = "{HOST}/*"
+owner = "acme"
+environments = ["gpu-prod"]
+instance_role = {{ role_name = "GpuWorkerRole", region = "us-east-1", assume_role_arn = "arn:aws:iam::123456789012:role/gpu-prod-pull" }}
+
+[[registry]]
+pattern = "{HOST}/*"
+owner = "acme"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+"#
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -340,4 +381,193 @@ fn upstream_failures_exit_1_with_the_reason_on_both_streams() {
     assert_eq!(s.proxy.count(GET_TOKEN), 5);
     assert_login(&s.run("get", HOST), HOST);
     assert_eq!(s.proxy.count(GET_TOKEN), 5);
+}
+
+#[test]
+fn scopes_apply_to_the_helper_from_its_environment_and_fail_closed_without_one() {
+    let s = Setup::with_config("helper-scopes", scoped_config);
+    let acme = |env: &'static str| {
+        [
+            ("REGISTRY_AUTH_OWNER", "acme"),
+            ("REGISTRY_AUTH_ENVIRONMENT", env),
+        ]
+    };
+
+    // acme's cpu-dev job: the IAM user serves.
+    assert_login(&s.get_with(&acme("cpu-dev"), HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 1);
+
+    // acme's gpu-prod job: the dedicated role is chosen (and fails here, with no metadata
+    // service), never the IAM user.
+    let out = s.get_with(&acme("gpu-prod"), HOST);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("GpuWorkerRole"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 1, "no call with the user's key");
+
+    // No context: neither scoped entry is a candidate, and the error says which variables to
+    // set rather than docker's "not found" (which would pull anonymously).
+    let out = s.get_with(&[], HOST);
+    assert_eq!(out.status.code(), Some(1));
+    assert_ne!(text(&out.stdout).trim(), NOT_FOUND);
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("REGISTRY_AUTH_OWNER") && said.contains("REGISTRY_AUTH_ENVIRONMENT"),
+        "{said}"
+    );
+
+    // Another organisation: ruled out, named.
+    let out = s.get_with(&[("REGISTRY_AUTH_OWNER", "globex")], HOST);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("another organisation"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        s.proxy.count(GET_TOKEN),
+        1,
+        "nothing called for refused contexts"
+    );
+
+    // `list` shows what this context may use.
+    let out = s
+        .command("list")
+        .env("REGISTRY_AUTH_OWNER", "globex")
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "{}");
+}
+
+#[test]
+fn one_entrys_missing_secret_breaks_only_that_entry() {
+    let s = Setup::with_config("helper-lazy", |key_id| {
+        format!(
+            r#"
+[[registry]]
+pattern = "{HOST}/*"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.txt" }}, region = "us-east-1" }}
+
+[[registry]]
+pattern = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
+iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ env = "REGISTRY_AUTH_TEST_NEVER_SET_81f2" }}, region = "eu-west-1" }}
+"#
+        )
+    });
+    assert_login(&s.run("get", HOST), HOST);
+    let out = s.run("get", "210987654321.dkr.ecr.eu-west-1.amazonaws.com");
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("registry[1]")
+            && said.contains("iam_user.secret_access_key")
+            && said.contains("REGISTRY_AUTH_TEST_NEVER_SET_81f2"),
+        "{said}"
+    );
+}
+
+#[test]
+fn an_entry_naming_anothers_key_id_never_gets_its_cached_token() {
+    // The legitimate entry fetches and leaves its token on disk.
+    let s = Setup::new("helper-impostor");
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 1);
+
+    // Another configuration names the same access key id (ids show in logs; they are not
+    // secrets) with a wrong secret, and shares the cache directory.
+    let config = std::fs::read_to_string(s.dir.path().join("registries.toml")).unwrap();
+    std::fs::write(s.dir.path().join("wrong.txt"), "not-the-secret").unwrap();
+    std::fs::write(
+        s.dir.path().join("impostor.toml"),
+        config.replace("secret.txt", "wrong.txt"),
+    )
+    .unwrap();
+    let out = s
+        .command("get")
+        .env("REGISTRY_AUTH_CONFIG", s.dir.path().join("impostor.toml"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(HOST.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the impostor got a token: {}",
+        text(&out.stdout)
+    );
+    assert!(!text(&out.stdout).contains(PASSWORD));
+    assert!(
+        text(&out.stderr).contains("SignatureDoesNotMatch"),
+        "AWS judged the secret: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 2, "the impostor had to ask AWS");
+    // The legitimate entry still gets its cached token, without another call.
+    assert_login(&s.run("get", HOST), HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 2);
+}
+
+#[test]
+fn a_stored_token_past_its_refresh_point_is_served_while_upstream_fails() {
+    let s = Setup::new("helper-stale-on-error");
+    assert_login(&s.run("get", HOST), HOST);
+    // Seven hours pass for the stored token: past its half-life, five hours before expiry.
+    let file = s.cache_file();
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let hours = |h: u64| h * 3600;
+    let fetched = stored["fetched_at"].as_u64().unwrap();
+    stored["fetched_at"] = (fetched - hours(7)).into();
+    stored["expires_at"] = (fetched + hours(5)).into();
+    std::fs::write(&file, stored.to_string()).unwrap();
+
+    // ECR is down: the stored token is served, with a warning, after one refresh attempt.
+    s.proxy.set_hook(|req| {
+        if req.action == GET_TOKEN {
+            Fault::status(500, r#"{"__type":"InternalFailure"}"#)
+        } else {
+            Fault::default()
+        }
+    });
+    let out = s.run("get", HOST);
+    assert_login(&out, HOST);
+    assert!(s.proxy.count(GET_TOKEN) > 1, "a refresh was tried");
+    assert!(
+        text(&out.stderr).contains("serving the stored token until it expires"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Past expiry minus the margin, it is never served.
+    stored["expires_at"] = (unix_now() + 30).into();
+    std::fs::write(&file, stored.to_string()).unwrap();
+    let out = s.run("get", HOST);
+    assert!(!out.status.success(), "an expiring token was served");
+}
+
+/// Seconds since the epoch, now: what the helper process's clock will read.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn a_huge_server_url_is_refused_without_repeating_it() {
+    let s = Setup::new("helper-huge-url");
+    let url = format!("https://{HOST}/{}", "a".repeat(60 * 1024));
+    let out = s.run("get", &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stdout.len() + out.stderr.len() < 1_000,
+        "{} bytes",
+        out.stdout.len()
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 0);
 }

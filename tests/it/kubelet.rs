@@ -218,3 +218,118 @@ fn bad_requests_exit_1_with_the_reason() {
     }
     assert!(s.proxy.counts().is_empty());
 }
+
+/// `registry-auth kubelet ARGS` with `config` and extra environment.
+fn run_kubelet(s: &Setup, args: &[&str], env: &[(&str, &str)], request: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+        .arg("kubelet")
+        .args(args)
+        .env_clear()
+        .env("HOME", s.dir.path())
+        .env("XDG_CACHE_HOME", s.dir.path().join("cache"))
+        .env("REGISTRY_AUTH_CONFIG", s.dir.path().join("registries.toml"))
+        .env("AWS_ENDPOINT_URL", &s.proxy.endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn scopes_apply_to_the_kubelet_from_its_args_or_environment_and_fail_closed_without_one() {
+    let s = setup("kubelet-scopes", &[]);
+    // The README's scope example: a dedicated role for acme's gpu-prod nodes first, then an
+    // IAM user for acme's other nodes.
+    let emu = Emulator::get();
+    let user = emu.user("kubelet-scopes-user", Some(&seed_policy()));
+    std::fs::write(
+        s.dir.path().join("registries.toml"),
+        format!(
+            r#"
+[[registry]]
+pattern = "{HOST}/*"
+owner = "acme"
+environments = ["gpu-prod"]
+instance_role = {{ role_name = "GpuWorkerRole", region = "us-east-1", assume_role_arn = "arn:aws:iam::123456789012:role/gpu-prod-pull" }}
+
+[[registry]]
+pattern = "{HOST}/*"
+owner = "acme"
+iam_user = {{ access_key_id = "{}", secret_access_key = "{}", region = "us-east-1" }}
+"#,
+            user.access_key_id, user.secret_access_key
+        ),
+    )
+    .unwrap();
+    let req = request(&format!("{HOST}/app:v1"));
+
+    // A cpu-dev node, by args (as a CredentialProviderConfig's `args` pass them).
+    let out = run_kubelet(
+        &s,
+        &["--owner", "acme", "--environment", "cpu-dev"],
+        &[],
+        &req,
+    );
+    let v = response(&out);
+    assert_eq!(v["auth"][HOST]["password"], "123456789012-auth-token");
+    // The same by environment (the CredentialProviderConfig's `env`).
+    let env = [
+        ("REGISTRY_AUTH_OWNER", "acme"),
+        ("REGISTRY_AUTH_ENVIRONMENT", "cpu-dev"),
+    ];
+    let v = response(&run_kubelet(&s, &[], &env, &req));
+    assert_eq!(v["auth"][HOST]["username"], "AWS");
+    assert_eq!(
+        s.proxy.count("GetAuthorizationToken"),
+        1,
+        "the second was a disk hit"
+    );
+
+    // A gpu-prod node gets the dedicated role (which fails here: no metadata service).
+    let out = run_kubelet(
+        &s,
+        &["--owner", "acme", "--environment", "gpu-prod"],
+        &[],
+        &req,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GpuWorkerRole"));
+
+    // No context: an error naming the settings, not a response without credentials.
+    let out = run_kubelet(&s, &[], &[], &req);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("REGISTRY_AUTH_OWNER") && said.contains("--owner"),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_configuration_that_pins_tags_is_refused_for_the_kubelet_naming_the_entry() {
+    let s = setup(
+        "kubelet-pins",
+        &[&format!("{HOST}/*"), &format!("{HOST}/app:release-*")],
+    );
+    let out = s.run(&request(&format!("{HOST}/app")));
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("registry[1]")
+            && said.contains("app:release-*")
+            && said.contains("pins a tag"),
+        "{said}"
+    );
+    assert_eq!(s.proxy.count("GetAuthorizationToken"), 0);
+}

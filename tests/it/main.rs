@@ -6,6 +6,7 @@
 mod support;
 
 mod cache;
+mod cli;
 mod config;
 mod disk_cache;
 mod docker_helper;
@@ -15,6 +16,7 @@ mod fuzz_regressions;
 mod hygiene;
 mod index_equivalence;
 mod kubelet;
+mod leaks;
 mod load;
 mod pattern;
 mod policy;

@@ -471,3 +471,82 @@ async fn ecr_public_is_refused_with_the_reason_not_sent_to_the_private_api() {
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
     assert!(err.to_string().contains("ECR Public"), "{err}");
 }
+
+#[tokio::test]
+async fn an_entry_naming_anothers_key_id_with_a_wrong_secret_never_shares_its_token() {
+    let emu = Emulator::get();
+    let user = emu.user("impostor", Some(&seed_policy()));
+    // One resolver over a multi-organisation export: acme's entry holds the key; globex's
+    // entry names acme's key id (it shows in logs) with a secret of its own.
+    let export = serde_json::json!([
+        {"type": "aws_ecr", "image_pattern": "123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/*", "owner": "acme",
+         "configuration": {"access_key_id": user.access_key_id, "secret_access_key": user.secret_access_key, "region": "us-east-1"}},
+        {"type": "aws_ecr", "image_pattern": "123456789012.dkr.ecr.us-east-1.amazonaws.com/globex/*", "owner": "globex",
+         "configuration": {"access_key_id": user.access_key_id, "secret_access_key": "guessed", "region": "us-east-1"}},
+    ]);
+    let config =
+        registry_auth::RegistryConfig::from_json_str(&export.to_string(), "export.json").unwrap();
+    let r = DefaultResolver::builder()
+        .aws_options(options(&emu))
+        .clock(clock_before_moto_expiry())
+        .config(&config)
+        .build()
+        .unwrap();
+    let acme = registry_auth::ResolveContext::organization("acme");
+    let globex = registry_auth::ResolveContext::organization("globex");
+    let image = |path: &str| {
+        ImageReference::parse(&format!(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/{path}"
+        ))
+        .unwrap()
+    };
+    let login = r.resolve_in(&acme, &image("acme/app:v1")).await.unwrap();
+    assert_eq!(
+        login.credential.expose_password(),
+        "123456789012-auth-token"
+    );
+    assert_eq!(r.cache().len(), 1);
+
+    let err = r
+        .resolve_in(&globex, &image("globex/app:v1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.detail(), Some(AwsError::WrongSecretKey { .. })),
+        "AWS judged the impostor's secret: {err:?}"
+    );
+    assert_eq!(r.cache().len(), 1, "no token for the impostor");
+}
+
+#[test]
+fn cache_identities_differ_by_endpoint_and_hold_no_secret() {
+    let provider = |endpoint: &str| {
+        IamUserProvider::builder()
+            .access_key_id("AKIAIOSFODNN7EXAMPLE")
+            .secret_access_key("the-secret".into())
+            .options(AwsOptions::default().with_endpoint_url(endpoint))
+            .build()
+            .unwrap()
+            .identity()
+    };
+    let a = provider("http://127.0.0.1:1");
+    let b = provider("http://127.0.0.1:2");
+    assert_ne!(
+        a.public(),
+        b.public(),
+        "a token minted at one endpoint is not another's"
+    );
+    assert!(a.public().contains("http://127.0.0.1:1"), "{a:?}");
+    assert!(!format!("{a:?}").contains("the-secret"));
+    let role = |imds: &str| {
+        InstanceRoleProvider::builder("Worker")
+            .imds_endpoint(imds)
+            .build()
+            .unwrap()
+            .identity()
+    };
+    assert_ne!(
+        role("http://127.0.0.1:3").public(),
+        role("http://127.0.0.1:4").public()
+    );
+}

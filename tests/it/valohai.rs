@@ -150,7 +150,7 @@ fn unreadable_yaml_names_the_file_the_line_and_the_step() {
             "- step:\n    name: one\n    image: python\n- step:\n    name: two\n    image: a\n    image: b\n",
             Some(7),
             Some("step \"two\""),
-            "duplicate",
+            "`image` is given twice in the same item; keep one",
         ),
         (
             "- step:\n    name: 'quoted name'\n    image: python\n   bad: indentation\n",
@@ -179,10 +179,54 @@ fn unreadable_yaml_names_the_file_the_line_and_the_step() {
         assert_eq!(err.line(), line, "{yaml:?}: {text}");
         assert_eq!(err.item(), item, "{yaml:?}: {text}");
         assert!(text.contains(words), "{yaml:?}: {text}");
+        // The user's terms: no setting or type of the YAML library.
+        assert!(
+            !text.contains("Options") && !text.contains("Policy"),
+            "{text}"
+        );
         if let Some(l) = line {
             assert!(text.starts_with(&format!("ci/valohai.yaml:{l}:")), "{text}");
         }
     }
+}
+
+#[test]
+fn files_that_are_not_regular_or_too_large_are_refused_by_name_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("valohai.yaml");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    let big = dir.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; 16 * 1024 * 1024 + 1]).unwrap();
+    for (path, says) in [
+        (fifo.as_path(), "not a regular file"),
+        (std::path::Path::new("/dev/zero"), "not a regular file"),
+        (big.as_path(), "larger than 16 MiB"),
+    ] {
+        let err = ValohaiFile::load(path).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&path.display().to_string()) && err.contains(says),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_huge_image_string_is_not_repeated_whole() {
+    let huge = "x".repeat(50_000);
+    let file = ValohaiFile::parse(
+        &format!("- step:\n    name: a\n    image: {huge}\n"),
+        "valohai.yaml",
+    )
+    .unwrap();
+    let report = file.check(&patterns());
+    let shown = format!("{report}\n{}", report.to_json());
+    assert!(shown.len() < 2_000, "{} bytes", shown.len());
+    assert!(report.rows[0].image.chars().count() <= 257);
 }
 
 #[test]

@@ -40,8 +40,10 @@ pub struct RequestInfo {
 pub struct Fault {
     /// Wait this long before anything else.
     pub delay: Option<Duration>,
-    /// Answer with this status and JSON body instead of forwarding.
+    /// Answer with this status and body instead of forwarding.
     pub status: Option<(u16, String)>,
+    /// The answer's content type; JSON (AWS's JSON 1.1 protocol) when unset.
+    pub content_type: Option<&'static str>,
     /// Drop the connection with a TCP reset instead of answering.
     pub reset: bool,
 }
@@ -57,6 +59,15 @@ impl Fault {
     pub fn status(code: u16, body: impl Into<String>) -> Self {
         Fault {
             status: Some((code, body.into())),
+            ..Fault::default()
+        }
+    }
+
+    /// Answer with `code`, a body of `content_type`.
+    pub fn reply(code: u16, content_type: &'static str, body: impl Into<String>) -> Self {
+        Fault {
+            status: Some((code, body.into())),
+            content_type: Some(content_type),
             ..Fault::default()
         }
     }
@@ -347,7 +358,10 @@ async fn handle(mut client: TcpStream, state: Arc<State>) {
             start: format!("HTTP/1.1 {code} Injected"),
             headers: vec![(
                 "Content-Type".to_owned(),
-                "application/x-amz-json-1.1".to_owned(),
+                fault
+                    .content_type
+                    .unwrap_or("application/x-amz-json-1.1")
+                    .to_owned(),
             )],
             body: body.into_bytes(),
         };

@@ -125,6 +125,8 @@ mod error;
 mod files;
 #[cfg(feature = "cli")]
 pub mod front;
+#[allow(dead_code)] // Used by the live check and the Google and Azure providers.
+mod http;
 pub mod index;
 pub mod pattern;
 pub mod provider;

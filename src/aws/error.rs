@@ -195,7 +195,7 @@ where
     let request_id = request_id(&err);
     let message = message.unwrap_or_default();
     match code.as_deref() {
-        Some("SignatureDoesNotMatch") => {
+        Some("SignatureDoesNotMatch" | "InvalidSignatureException") => {
             return AwsError::WrongSecretKey {
                 access_key_id: caller.access_key_id.to_owned(),
             }

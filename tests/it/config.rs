@@ -1274,7 +1274,13 @@ duration_seconds = 3600
     let kinds: Vec<&str> = config.entries().iter().map(|e| e.source.kind()).collect();
     assert_eq!(
         kinds,
-        ["aws_chain", "web_identity", "web_identity", "iam_user", "instance_role"]
+        [
+            "aws_chain",
+            "web_identity",
+            "web_identity",
+            "iam_user",
+            "instance_role"
+        ]
     );
     match &config.entries()[0].source {
         CredentialSource::AwsChain(c) => {
@@ -1341,7 +1347,10 @@ fn a_relative_token_file_is_next_to_the_configuration() {
     let config = RegistryConfig::load(&path).unwrap();
     match &config.entries()[0].source {
         CredentialSource::WebIdentity(w) => {
-            assert_eq!(w.token_file.as_deref(), Some(dir.path().join("sa/token").as_path()))
+            assert_eq!(
+                w.token_file.as_deref(),
+                Some(dir.path().join("sa/token").as_path())
+            )
         }
         other => panic!("{other:?}"),
     }

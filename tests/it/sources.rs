@@ -26,9 +26,7 @@ use std::sync::Arc;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use base64::Engine as _;
-use registry_auth::aws::{
-    AssumeRole, AwsError, AwsOptions, IamUserProvider, WebIdentityProvider,
-};
+use registry_auth::aws::{AssumeRole, AwsError, AwsOptions, IamUserProvider, WebIdentityProvider};
 use registry_auth::pattern::MatchPattern;
 use registry_auth::provider::{CredentialProvider, RequestAttributes};
 use registry_auth::{DefaultResolver, Error, ImageReference, RegistryConfig, RegistryResolver};
@@ -88,7 +86,11 @@ fn iam_user_toml(user: &User, extra: &str) -> String {
 #[tokio::test]
 async fn an_iam_user_pulls_as_the_role_its_assume_role_table_names() {
     let emu = Emulator::get();
-    let role = emu.role("pull-role", &trust_policy("*", Some("ext-1")), &seed_policy());
+    let role = emu.role(
+        "pull-role",
+        &trust_policy("*", Some("ext-1")),
+        &seed_policy(),
+    );
     // The user may assume the role and nothing else: only the role can get a token.
     let user = emu.user("assumer", Some(&allow(&["sts:AssumeRole"], &role)));
     let with_role = iam_user_toml(
@@ -163,9 +165,8 @@ fn a_layered_identity_is_the_base_with_its_secrets_hashed_plus_the_role() {
     ));
     let b = provider(Some(AssumeRole::new("arn:aws:iam::123456789012:role/b")));
     assert!(
-        a.public().starts_with(
-            "assume-role role=arn:aws:iam::123456789012:role/a external-id=x sts="
-        ),
+        a.public()
+            .starts_with("assume-role role=arn:aws:iam::123456789012:role/a external-id=x sts="),
         "{a:?}"
     );
     assert!(
@@ -175,7 +176,10 @@ fn a_layered_identity_is_the_base_with_its_secrets_hashed_plus_the_role() {
     );
     assert_ne!(a.public(), b.public());
     assert_ne!(a.public(), plain.public());
-    assert!(format!("{a:?}").contains("+1 secret"), "the base's secret, hashed: {a:?}");
+    assert!(
+        format!("{a:?}").contains("+1 secret"),
+        "the base's secret, hashed: {a:?}"
+    );
     assert!(!format!("{a:?}").contains("the-secret"));
 }
 
@@ -238,7 +242,10 @@ impl Scratch {
             .env("REGISTRY_AUTH_CONFIG", self.path("registries.toml"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("no-aws-credentials"),
+            )
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -310,7 +317,11 @@ fn credential_process_profile(s: &Scratch, user: &User) -> PathBuf {
         .to_string(),
     );
     let script = s.path("print-creds.sh");
-    std::fs::write(&script, format!("#!/bin/sh\nexec cat '{}'\n", creds.display())).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec cat '{}'\n", creds.display()),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
     let config = s.path("aws-config");
@@ -405,7 +416,10 @@ fn the_chain_reads_ecs_and_eks_container_credentials_with_the_authorization_toke
     let wrong = s.path("wrong-token");
     write_private(&wrong, "not-the-token");
     let err = s.get(&image(), &env(&wrong)).unwrap_err();
-    assert!(err.contains("could not get AWS credentials from the standard AWS chain"), "{err}");
+    assert!(
+        err.contains("could not get AWS credentials from the standard AWS chain"),
+        "{err}"
+    );
     assert!(server.stats()["unauthorized"].as_u64().unwrap() >= 1);
 }
 
@@ -458,11 +472,20 @@ async fn a_web_identity_token_file_is_read_on_each_call_and_its_tokens_are_cache
         .build()
         .unwrap();
     assert_eq!(
-        r.resolve_str(&image()).await.unwrap().credential.expose_password(),
+        r.resolve_str(&image())
+            .await
+            .unwrap()
+            .credential
+            .expose_password(),
         TOKEN
     );
     r.resolve_str(&image()).await.unwrap();
-    assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 1, "{:?}", proxy.counts());
+    assert_eq!(
+        proxy.count("AssumeRoleWithWebIdentity"),
+        1,
+        "{:?}",
+        proxy.counts()
+    );
 
     // A missing token file is named.
     std::fs::remove_file(dir.path().join("token")).unwrap();
@@ -523,14 +546,22 @@ async fn service_account_tokens_are_cached_per_token_never_per_claimed_subject()
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the same token: a hit");
 
     // Another token claiming the same subject and role is not the same token.
-    resolve(request("system:serviceaccount:a:puller", "2", Some(&team_a)))
-        .await
-        .unwrap();
+    resolve(request(
+        "system:serviceaccount:a:puller",
+        "2",
+        Some(&team_a),
+    ))
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2, "a subject is only a claim");
     // Another service account, with its own role.
-    resolve(request("system:serviceaccount:b:puller", "3", Some(&team_b)))
-        .await
-        .unwrap();
+    resolve(request(
+        "system:serviceaccount:b:puller",
+        "3",
+        Some(&team_b),
+    ))
+    .await
+    .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(proxy.count("AssumeRoleWithWebIdentity"), 3);
 
@@ -621,7 +652,10 @@ fn the_kubelet_passes_the_service_account_token_and_the_role_annotation() {
     let out = kubelet(&s, &open.endpoint, &bare);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tokenAttributes.serviceAccountTokenAudience"), "{err}");
+    assert!(
+        err.contains("tokenAttributes.serviceAccountTokenAudience"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -668,8 +702,14 @@ async fn ecr_public_tokens_come_from_the_ecr_public_api_signed_for_us_east_1() {
     assert!(login.expires_at().is_some());
     let stats = server.stats();
     // The entry's region is eu-west-1; the call still went to us-east-1, for ecr-public.
-    assert_eq!(stats["last_scope"], "us-east-1/ecr-public/aws4_request", "{stats}");
-    assert_eq!(stats["last_target"], "SpencerFrontendService.GetAuthorizationToken");
+    assert_eq!(
+        stats["last_scope"], "us-east-1/ecr-public/aws4_request",
+        "{stats}"
+    );
+    assert_eq!(
+        stats["last_target"],
+        "SpencerFrontendService.GetAuthorizationToken"
+    );
     assert_eq!(stats["signed_ok"], 1, "{stats}");
 
     // A wrong secret: the signature does not verify, and the error says so.
@@ -701,7 +741,10 @@ async fn ecr_public_takes_temporary_credentials_with_their_session_token() {
         .build()
         .unwrap();
     let r = DefaultResolver::builder()
-        .provider_entry(MatchPattern::parse("public.ecr.aws/*").unwrap(), Arc::new(provider))
+        .provider_entry(
+            MatchPattern::parse("public.ecr.aws/*").unwrap(),
+            Arc::new(provider),
+        )
         .build()
         .unwrap();
     let login = r.resolve_str("public.ecr.aws/x/y:1").await.unwrap();
@@ -726,7 +769,10 @@ fn the_docker_helper_lists_and_serves_ecr_public() {
     let env = [("AWS_ENDPOINT_URL", server.endpoint.clone())];
     let out = s.run(HELPER, &["list"], &env, "");
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(listed, serde_json::json!({ "https://public.ecr.aws": "AWS" }));
+    assert_eq!(
+        listed,
+        serde_json::json!({ "https://public.ecr.aws": "AWS" })
+    );
     assert_eq!(
         s.helper_get("public.ecr.aws", &env).unwrap(),
         format!("public-token-{}", user.access_key_id)
@@ -796,7 +842,11 @@ async fn an_sdk_config_entry_uses_its_credentials_and_an_opaque_one_is_its_own_i
         .build()
         .unwrap();
     assert_eq!(
-        r.resolve_str(&image()).await.unwrap().credential.expose_password(),
+        r.resolve_str(&image())
+            .await
+            .unwrap()
+            .credential
+            .expose_password(),
         TOKEN
     );
     let err = r
@@ -818,7 +868,11 @@ async fn an_sdk_config_entry_uses_its_credentials_and_an_opaque_one_is_its_own_i
         .unwrap()
         .identity();
     assert!(a.public().starts_with("aws-sdk instance="), "{a:?}");
-    assert_ne!(a.public(), b.public(), "an opaque provider shares with no other");
+    assert_ne!(
+        a.public(),
+        b.public(),
+        "an opaque provider shares with no other"
+    );
 }
 
 #[tokio::test]
@@ -834,7 +888,11 @@ async fn aws_options_given_after_the_config_are_honoured() {
         .build()
         .unwrap();
     assert_eq!(
-        late.resolve_str(&image()).await.unwrap().credential.expose_password(),
+        late.resolve_str(&image())
+            .await
+            .unwrap()
+            .credential
+            .expose_password(),
         TOKEN
     );
     // And an SdkConfig given last, too.
@@ -845,7 +903,11 @@ async fn aws_options_given_after_the_config_are_honoured() {
         .build()
         .unwrap();
     assert_eq!(
-        r.resolve_str(&image()).await.unwrap().credential.expose_password(),
+        r.resolve_str(&image())
+            .await
+            .unwrap()
+            .credential
+            .expose_password(),
         TOKEN
     );
 }
@@ -883,7 +945,10 @@ async fn an_embedders_failing_credentials_provider_is_named_without_its_text() {
         "{err:?}"
     );
     let text = err.to_string();
-    assert!(text.contains("the embedder's AWS credentials provider"), "{text}");
+    assert!(
+        text.contains("the embedder's AWS credentials provider"),
+        "{text}"
+    );
     assert!(!text.contains("secret-looking-detail"), "{text}");
     assert!(err.is_retryable());
     let _: &Error = &err;

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use registry_auth::aws::{AwsOptions, IamUserProvider};
 use registry_auth::cache::ManualClock;
-use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes};
+use registry_auth::provider::{
+    CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes,
+};
 use registry_auth::{Error, RegistryCredential};
 use serde_json::Value;
 

@@ -110,9 +110,9 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
 ///
 /// let request = RequestAttributes::new()
 ///     .with_service_account_token("eyJhbGciOi.payload.signature".into())
-///     .with_annotation("eks.amazonaws.com/role-arn", "arn:aws:iam::123456789012:role/pull");
+///     .with_annotation("eks.amazonaws.com/ecr-role-arn", "arn:aws:iam::123456789012:role/pull");
 /// assert!(!format!("{request:?}").contains("payload"));
-/// assert_eq!(request.annotation("eks.amazonaws.com/role-arn"), Some("arn:aws:iam::123456789012:role/pull"));
+/// assert_eq!(request.annotation("eks.amazonaws.com/ecr-role-arn"), Some("arn:aws:iam::123456789012:role/pull"));
 /// ```
 #[derive(Clone, Default)]
 pub struct RequestAttributes {

@@ -88,7 +88,7 @@ enum SlotSource {
 /// builder's final options.
 enum AwsEntry {
     /// Credentials, region and settings from an `SdkConfig`.
-    Sdk(aws_config::SdkConfig),
+    Sdk(Box<aws_config::SdkConfig>),
     /// A credentials provider and the region for hosts that are not ECR hostnames.
     Credentials(
         aws_credential_types::provider::SharedCredentialsProvider,
@@ -100,7 +100,7 @@ impl AwsEntry {
     fn provider(&self, options: &ProviderOptions) -> Result<Arc<dyn CredentialProvider>, Error> {
         let builder = SdkCredentialsProvider::builder().options(options.aws.clone());
         let builder = match self {
-            AwsEntry::Sdk(sdk) => builder.sdk_config(sdk.clone()),
+            AwsEntry::Sdk(sdk) => builder.sdk_config((**sdk).clone()),
             AwsEntry::Credentials(provider, region) => {
                 let builder = builder
                     .credentials_provider(provider.clone())
@@ -496,7 +496,7 @@ impl DefaultResolverBuilder {
     /// Adds one entry whose ECR tokens come with the credentials, region and settings of an
     /// embedder's `SdkConfig` (see [`SdkCredentialsProvider`]).
     pub fn aws_sdk_entry(self, pattern: MatchPattern, sdk: aws_config::SdkConfig) -> Self {
-        self.aws_entry(pattern, AwsEntry::Sdk(sdk))
+        self.aws_entry(pattern, AwsEntry::Sdk(Box::new(sdk)))
     }
 
     /// Adds one entry whose ECR tokens come with an embedder's credentials provider; `region`

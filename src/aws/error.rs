@@ -316,6 +316,12 @@ fn principal_from(message: &str) -> Option<String> {
 
 /// The IAM policy statement that grants `action` on `resource`.
 pub(crate) fn statement_for(action: &str, resource: &str) -> String {
+    // An ECR Public token is an STS bearer token underneath: both are needed.
+    let action = if action == "ecr-public:GetAuthorizationToken" {
+        serde_json::json!([action, "sts:GetServiceBearerToken"])
+    } else {
+        serde_json::json!(action)
+    };
     let statement = serde_json::json!({
         "Effect": "Allow",
         "Action": action,

@@ -43,7 +43,7 @@ const SESSION_NAME: &str = "registry-auth";
 ///
 /// ```toml
 /// [registry.web_identity]
-/// role_arn_annotation = "eks.amazonaws.com/role-arn"
+/// role_arn_annotation = "eks.amazonaws.com/ecr-role-arn"
 /// role_arn = "arn:aws:iam::123456789012:role/ecr-pull-default"   # optional fallback
 /// ```
 ///
@@ -59,7 +59,7 @@ pub struct WebIdentity {
     /// has no such annotation.
     pub role_arn: Option<String>,
     /// The service-account annotation that names the role (kubelet path only), e.g.
-    /// `eks.amazonaws.com/role-arn`.
+    /// `eks.amazonaws.com/ecr-role-arn`.
     pub role_arn_annotation: Option<String>,
     /// The file holding the token, re-read on every call (it rotates); without it, the
     /// kubelet's service-account token.
@@ -174,7 +174,7 @@ impl WebIdentity {
 ///     .token_file("/var/run/secrets/eks.amazonaws.com/serviceaccount/token")
 ///     .build()?;
 /// let per_service_account = WebIdentityProvider::builder()
-///     .role_arn_annotation("eks.amazonaws.com/role-arn")
+///     .role_arn_annotation("eks.amazonaws.com/ecr-role-arn")
 ///     .build()?;
 /// # Ok::<(), registry_auth::Error>(())
 /// ```
@@ -499,7 +499,7 @@ mod tests {
     fn request_identities_hold_the_token_only_as_a_secret() {
         let provider = WebIdentityCredentials {
             role_arn: Some("arn:aws:iam::123456789012:role/fallback".into()),
-            role_arn_annotation: Some("eks.amazonaws.com/role-arn".into()),
+            role_arn_annotation: Some("eks.amazonaws.com/ecr-role-arn".into()),
             token_file: None,
             session_name: SESSION_NAME.into(),
             sts: "default".into(),
@@ -508,7 +508,7 @@ mod tests {
         let request = RequestAttributes::new()
             .with_service_account_token(token.clone())
             .with_annotation(
-                "eks.amazonaws.com/role-arn",
+                "eks.amazonaws.com/ecr-role-arn",
                 "arn:aws:iam::123456789012:role/team-a",
             );
         let id = provider.request_identity(&request).unwrap();

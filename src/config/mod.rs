@@ -46,7 +46,7 @@
 //! [[registry]]
 //! pattern = "*.dkr.ecr.*.amazonaws.com/*"
 //! [registry.web_identity]
-//! role_arn_annotation = "eks.amazonaws.com/role-arn"
+//! role_arn_annotation = "eks.amazonaws.com/ecr-role-arn"
 //! ```
 //!
 //! The platform's own export, a JSON list of

@@ -375,7 +375,7 @@ fn bad_cases() -> Vec<Bad> {
             BROKEN, "web_identity.role_arn", "is required: name the role to assume, or role_arn_annotation"),
         toml_entry("web_identity role not an ARN", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn = \"pull\"\n",
             BROKEN, "web_identity.role_arn", "is not an IAM role ARN"),
-        toml_entry("web_identity annotation with a token file", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn_annotation = \"eks.amazonaws.com/role-arn\"\ntoken_file = \"/t\"\n",
+        toml_entry("web_identity annotation with a token file", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn_annotation = \"eks.amazonaws.com/ecr-role-arn\"\ntoken_file = \"/t\"\n",
             BROKEN, "web_identity.role_arn_annotation", "applies only to the kubelet's service-account token"),
         toml_entry("web_identity empty annotation key", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn_annotation = \" \"\n",
             BROKEN, "web_identity.role_arn_annotation", "is empty"),
@@ -1248,7 +1248,7 @@ token_file = "token"
 
 [[registry]]
 pattern = "{ECR}/kubelet/*"
-web_identity = {{ role_arn_annotation = "eks.amazonaws.com/role-arn" }}
+web_identity = {{ role_arn_annotation = "eks.amazonaws.com/ecr-role-arn" }}
 
 [[registry]]
 pattern = "{ECR}/user/*"
@@ -1298,7 +1298,7 @@ duration_seconds = 3600
         CredentialSource::WebIdentity(w) => {
             assert_eq!(
                 w.role_arn_annotation.as_deref(),
-                Some("eks.amazonaws.com/role-arn")
+                Some("eks.amazonaws.com/ecr-role-arn")
             );
             assert!(w.token_file.is_none() && w.role_arn.is_none());
         }
@@ -1321,7 +1321,7 @@ duration_seconds = 3600
     // The same in both JSON shapes.
     let json = format!(
         r#"{{"registry": [{{"pattern": "{ECR}/*", "aws_chain": {{"assume_role": {{"role_arn": "arn:aws:iam::123456789012:role/pull"}}}}}},
-                          {{"pattern": "{ECR}/k/*", "web_identity": {{"role_arn_annotation": "eks.amazonaws.com/role-arn", "role_arn": "arn:aws:iam::123456789012:role/fallback"}}}}]}}"#
+                          {{"pattern": "{ECR}/k/*", "web_identity": {{"role_arn_annotation": "eks.amazonaws.com/ecr-role-arn", "role_arn": "arn:aws:iam::123456789012:role/fallback"}}}}]}}"#
     );
     let config = RegistryConfig::from_json_str(&json, JSON_ORIGIN).unwrap();
     assert_eq!(config.entries()[1].source.kind(), "web_identity");

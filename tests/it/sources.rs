@@ -39,7 +39,7 @@ const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const TOKEN: &str = "123456789012-auth-token";
 const CLI: &str = env!("CARGO_BIN_EXE_registry-auth");
 const HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-registry-auth");
-const ROLE_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+const ROLE_ANNOTATION: &str = "eks.amazonaws.com/ecr-role-arn";
 
 fn options(endpoint: &str) -> AwsOptions {
     AwsOptions::default()
@@ -952,4 +952,114 @@ async fn an_embedders_failing_credentials_provider_is_named_without_its_text() {
     assert!(!text.contains("secret-looking-detail"), "{text}");
     assert!(err.is_retryable());
     let _: &Error = &err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secret hygiene of the new flows.
+
+/// A log sink for one thread's events.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn no_token_key_or_service_account_token_in_any_trace_line_of_the_new_flows() {
+    let emu = Emulator::get();
+    let open = open_moto(&emu);
+    let role = emu
+        .at(&open.endpoint)
+        .role("hygiene-sa", &trust_policy("*", None), &seed_policy());
+    let pull_role = emu.role("hygiene-pull", &trust_policy("*", None), &seed_policy());
+    let user = emu.user(
+        "hygiene-assumer",
+        Some(&allow(&["sts:AssumeRole"], &pull_role)),
+    );
+    let (public, _key) = ecr_public(
+        &emu,
+        &serde_json::json!({ "access_key_id": user.access_key_id, "secret_access_key": user.secret_access_key }),
+    );
+    let sa_token = jwt("system:serviceaccount:hygiene:puller", "hygiene");
+    let log = Captured::default();
+    let sink = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            // Web identity with the request's token.
+            let web = WebIdentityProvider::builder()
+                .role_arn_annotation(ROLE_ANNOTATION)
+                .options(options(&open.endpoint))
+                .build()
+                .unwrap();
+            let r = DefaultResolver::builder()
+                .provider_entry(
+                    MatchPattern::parse(&format!("{ECR}/*")).unwrap(),
+                    Arc::new(web),
+                )
+                .build()
+                .unwrap();
+            let req = RequestAttributes::new()
+                .with_service_account_token(sa_token.as_str().into())
+                .with_annotation(ROLE_ANNOTATION, &role);
+            let image = ImageReference::parse(&image()).unwrap();
+            r.resolve_with(&registry_auth::ResolveContext::unscoped(), &image, &req)
+                .await
+                .unwrap();
+            // Assume-role over an IAM user, then ECR Public with the same key.
+            let toml = iam_user_toml(
+                &user,
+                &format!("[registry.iam_user.assume_role]\nrole_arn = \"{pull_role}\"\n"),
+            );
+            resolver(&toml, &emu.endpoint)
+                .resolve_str(&image.to_string())
+                .await
+                .unwrap();
+            let toml = toml.replace(&format!("{ECR}/*"), "public.ecr.aws/*");
+            let toml = toml
+                .split("[registry.iam_user.assume_role]")
+                .next()
+                .unwrap()
+                .to_owned();
+            resolver(&toml, &public.endpoint)
+                .resolve_str("public.ecr.aws/x/y:1")
+                .await
+                .unwrap();
+        })
+    });
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("TRACE"), "the capture saw trace events");
+    let public_password = format!("public-token-{}", user.access_key_id);
+    let secrets = [
+        ("service-account token", sa_token.clone()),
+        ("secret access key", user.secret_access_key.clone()),
+        ("ECR password", TOKEN.to_owned()),
+        ("ECR Public password", public_password.clone()),
+        (
+            "ECR Public token",
+            base64::engine::general_purpose::STANDARD.encode(format!("AWS:{public_password}")),
+        ),
+    ];
+    for (name, secret) in secrets {
+        assert!(
+            !text.contains(&secret),
+            "the {name} appears in the log ({} bytes checked)",
+            text.len()
+        );
+    }
 }

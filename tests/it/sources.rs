@@ -435,10 +435,18 @@ fn the_chain_reads_a_web_identity_token_file_and_role_from_the_environment() {
     write_private(&token, &jwt("system:serviceaccount:ci:builder", "env"));
     let env = [
         ("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string()),
-        ("AWS_ROLE_ARN", role),
+        ("AWS_ROLE_ARN", role.clone()),
         ("AWS_ENDPOINT_URL", open.endpoint.clone()),
     ];
     assert_eq!(s.get(&image(), &env).unwrap()["password"], TOKEN);
+
+    // The same token file named by a web_identity entry, through the docker helper.
+    let s2 = Scratch::new(&format!(
+        "[[registry]]\npattern = \"{ECR}/*\"\n[registry.web_identity]\nrole_arn = \"{role}\"\ntoken_file = \"{}\"\n",
+        token.display()
+    ));
+    let env = [("AWS_ENDPOINT_URL", open.endpoint.clone())];
+    assert_eq!(s2.helper_get(ECR, &env).unwrap(), TOKEN);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1062,4 +1070,54 @@ fn no_token_key_or_service_account_token_in_any_trace_line_of_the_new_flows() {
             text.len()
         );
     }
+}
+
+#[test]
+fn chain_tokens_on_disk_are_never_served_to_a_process_with_other_credentials() {
+    let emu = Emulator::get();
+    // The proxy gives tokens a 12-hour life, so the helper keeps them on disk.
+    let proxy = Proxy::start(&emu.endpoint);
+    let allowed = emu.user("chain-disk-allowed", Some(&seed_policy()));
+    let denied = emu.user("chain-disk-denied", None);
+    let s = Scratch::new(&chain_config(""));
+    let env = |u: &User| {
+        [
+            ("AWS_ACCESS_KEY_ID", u.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", u.secret_access_key.clone()),
+            ("AWS_ENDPOINT_URL", proxy.endpoint.clone()),
+        ]
+    };
+    assert_eq!(s.helper_get(ECR, &env(&allowed)).unwrap(), TOKEN);
+    assert_eq!(s.helper_get(ECR, &env(&allowed)).unwrap(), TOKEN);
+    assert_eq!(
+        proxy.count("GetAuthorizationToken"),
+        1,
+        "the second process was served from disk"
+    );
+    // Same configuration, same cache directory, another principal in the environment.
+    let err = s.helper_get(ECR, &env(&denied)).unwrap_err();
+    assert!(err.contains(&denied.arn), "AWS judged the other key: {err}");
+    assert_eq!(proxy.count("GetAuthorizationToken"), 2);
+}
+
+#[tokio::test]
+async fn the_imds_endpoint_comes_from_the_options_not_only_the_environment() {
+    let emu = Emulator::get();
+    let worker = emu.worker("options-imds", &seed_policy());
+    let config = RegistryConfig::from_toml_str(
+        &format!(
+            "[[registry]]\npattern = \"{ECR}/*\"\n[registry.instance_role]\nrole_name = \"{}\"\nregion = \"us-east-1\"\n",
+            worker.role_name
+        ),
+        "imds.toml",
+    )
+    .unwrap();
+    let r = DefaultResolver::builder()
+        .config(&config)
+        .aws_options(options(&emu.endpoint).with_imds_endpoint(&worker.imds.endpoint))
+        .build()
+        .unwrap();
+    let login = r.resolve_str(&image()).await.unwrap();
+    assert_eq!(login.credential.expose_password(), TOKEN);
+    assert!(worker.imds.stats().to_string().contains(&worker.role_name));
 }

@@ -1121,3 +1121,51 @@ async fn the_imds_endpoint_comes_from_the_options_not_only_the_environment() {
     assert_eq!(login.credential.expose_password(), TOKEN);
     assert!(worker.imds.stats().to_string().contains(&worker.role_name));
 }
+
+#[test]
+fn every_front_end_serves_the_chain_and_an_assumed_role() {
+    let emu = Emulator::get();
+    let chain_user = emu.user("fronts-chain", Some(&seed_policy()));
+    let role = emu.role("fronts-role", &trust_policy("*", None), &seed_policy());
+    let assumer = emu.user("fronts-assumer", Some(&allow(&["sts:AssumeRole"], &role)));
+    let other = "210987654321.dkr.ecr.us-east-1.amazonaws.com";
+    let s = Scratch::new(&format!(
+        "{}\n[[registry]]\npattern = \"{other}/*\"\n[registry.iam_user]\naccess_key_id = \"{}\"\nsecret_access_key = {{ file = \"assumer.secret\" }}\nregion = \"us-east-1\"\n[registry.iam_user.assume_role]\nrole_arn = \"{role}\"\n",
+        chain_config("profile = \"ci\"\n"),
+        assumer.access_key_id
+    ));
+    write_private(&s.path("assumer.secret"), &assumer.secret_access_key);
+    let aws_config = credential_process_profile(&s, &chain_user);
+    let env = [
+        ("AWS_CONFIG_FILE", aws_config.display().to_string()),
+        ("AWS_ENDPOINT_URL", emu.endpoint.clone()),
+    ];
+    for (host, password) in [(ECR, TOKEN), (other, "210987654321-auth-token")] {
+        let image = format!("{host}/app:v1");
+        assert_eq!(
+            s.get(&image, &env).unwrap()["password"],
+            password,
+            "get {host}"
+        );
+        assert_eq!(s.helper_get(host, &env).unwrap(), password, "helper {host}");
+        let request = serde_json::json!({
+            "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
+            "kind": "CredentialProviderRequest",
+            "image": image,
+        });
+        let config = s.path("registries.toml");
+        let out = s.run(
+            CLI,
+            &["kubelet", "--config", config.to_str().unwrap()],
+            &env,
+            &request.to_string(),
+        );
+        assert!(
+            out.status.success(),
+            "kubelet {host}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["auth"][host]["password"], password, "kubelet {host}");
+    }
+}

@@ -153,7 +153,8 @@ pub struct InstanceRole {
     table_form: bool,
 }
 
-/// The file shape of [`InstanceRole`]: the role to assume is written flat.
+/// The file shape of [`InstanceRole`]: the role to assume is written flat, or as an `assume_role`
+/// table.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstanceRoleFile {

@@ -685,6 +685,7 @@ fn ecr_public(emu: &Emulator, key: &serde_json::Value) -> (ScriptServer, tempfil
 
 #[tokio::test]
 async fn ecr_public_tokens_come_from_the_ecr_public_api_signed_for_us_east_1() {
+    // moto has no ECR Public: the loopback server speaks its protocol and verifies SigV4.
     let emu = Emulator::get();
     let user = emu.user("public-puller", None);
     let (server, _key) = ecr_public(

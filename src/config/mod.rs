@@ -61,7 +61,11 @@ pub use secret::SecretSource;
 
 pub use crate::aws::{AssumeRole, IamUser, InstanceRole};
 use crate::aws::{AwsOptions, EcrHost};
+#[cfg(feature = "azure")]
+pub use crate::azure::Azure;
 pub use crate::basic::Basic;
+#[cfg(feature = "gcp")]
+pub use crate::gcp::Gcp;
 use crate::pattern::MatchPattern;
 use crate::provider::CredentialProvider;
 use crate::scope::EntryScope;
@@ -112,6 +116,14 @@ pub enum CredentialSource {
     InstanceRole(InstanceRole),
     /// A plain registry's username and password.
     Basic(Basic),
+    /// A Google service account (key file or metadata server): Artifact Registry and
+    /// Container Registry access tokens.
+    #[cfg(feature = "gcp")]
+    Gcp(Gcp),
+    /// An Entra ID service principal or managed identity: Azure Container Registry refresh
+    /// tokens.
+    #[cfg(feature = "azure")]
+    Azure(Azure),
 }
 
 /// What the resolver needs to turn a source into a provider.
@@ -121,12 +133,17 @@ pub(crate) struct ProviderOptions {
 }
 
 impl CredentialSource {
-    /// The table name in a configuration file: `iam_user`, `instance_role` or `basic`.
+    /// The table name in a configuration file: `iam_user`, `instance_role`, `basic`, `gcp`
+    /// or `azure`.
     pub fn kind(&self) -> &'static str {
         match self {
             CredentialSource::IamUser(_) => "iam_user",
             CredentialSource::InstanceRole(_) => "instance_role",
             CredentialSource::Basic(_) => "basic",
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => "gcp",
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => "azure",
         }
     }
 
@@ -136,6 +153,10 @@ impl CredentialSource {
             CredentialSource::IamUser(u) => Some(&u.region),
             CredentialSource::InstanceRole(r) => Some(&r.region),
             CredentialSource::Basic(_) => None,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => None,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => None,
         }
     }
 
@@ -144,6 +165,10 @@ impl CredentialSource {
             CredentialSource::IamUser(u) => u.validate(),
             CredentialSource::InstanceRole(r) => r.validate(),
             CredentialSource::Basic(b) => b.validate(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.validate(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.validate(),
         }
     }
 
@@ -152,6 +177,10 @@ impl CredentialSource {
             CredentialSource::IamUser(u) => u.secrets_mut(),
             CredentialSource::InstanceRole(_) => Vec::new(),
             CredentialSource::Basic(b) => b.secrets_mut(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.secrets_mut(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.secrets_mut(),
         }
     }
 
@@ -164,6 +193,10 @@ impl CredentialSource {
             CredentialSource::IamUser(u) => u.provider(&options.aws),
             CredentialSource::InstanceRole(r) => r.provider(&options.aws),
             CredentialSource::Basic(b) => b.provider(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.provider(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.provider(),
         }
     }
 }
@@ -439,6 +472,10 @@ fn readable_secrets_warning(path: &Path, entries: &[RegistryEntry]) -> Option<Co
             CredentialSource::IamUser(u) => u.secret_access_key.is_inline(),
             CredentialSource::Basic(b) => b.password.is_inline(),
             CredentialSource::InstanceRole(_) => false,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => false,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.has_inline_secret(),
         })
         .count();
     if inline_secrets == 0 {

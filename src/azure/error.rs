@@ -105,6 +105,22 @@ pub(crate) fn is_guid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The `AADSTS` numbers [`entra_reason`] has words for.
+const KNOWN: [u64; 14] = [
+    7_000_215, 7_000_222, 700_016, 90_002, 900_023, 90_023, 700_027, 700_021, 700_024, 700_023,
+    50_012, 500_011, 70_011, 7_000_112,
+];
+
+/// The number to explain among those Entra ID gave (`[70002, 50012]`: a generic one, then the
+/// cause): the first this crate has words for, else the first.
+pub(crate) fn entra_number(codes: &[u64]) -> Option<u64> {
+    codes
+        .iter()
+        .find(|n| KNOWN.contains(n))
+        .or(codes.first())
+        .copied()
+}
+
 /// What the caller does about an Entra ID refusal, by its `AADSTS` number.
 pub(crate) fn entra_reason(
     number: Option<u64>,
@@ -121,7 +137,7 @@ pub(crate) fn entra_reason(
         Some(90_002 | 900_023 | 90_023) => format!("tenant {tenant} does not exist in this cloud: check tenant_id (the directory id), and authority_host for a sovereign cloud"),
         Some(700_027 | 700_021) => format!("the client assertion signed with {cert} does not verify: that certificate is not uploaded to application {client_id}, or the key in the file is not the certificate's; upload the certificate (Certificates & secrets, Certificates) or fix the file"),
         Some(700_024) => "the client assertion is expired or not yet valid by Entra ID's clock: this machine's clock is off by minutes; synchronise it (NTP) and retry".to_owned(),
-        Some(700_023) => "the client assertion's audience is not the token endpoint Entra ID serves: authority_host (or AZURE_AUTHORITY_HOST) reaches the authority under another name; set it to the authority's own URL, e.g. https://login.microsoftonline.com".to_owned(),
+        Some(700_023 | 50_012) => "the client assertion's audience is not the token endpoint Entra ID serves: authority_host (or AZURE_AUTHORITY_HOST) reaches the authority under another name; set it to the authority's own URL, e.g. https://login.microsoftonline.com".to_owned(),
         Some(500_011) => format!("tenant {tenant} knows no resource for scope {scope}: check scope (ACR's is https://containerregistry.azure.net/.default)"),
         Some(70_011) => format!("scope {scope} is not valid: it must be a resource's URI followed by /.default"),
         Some(7_000_112) => format!("application {client_id} is disabled in tenant {tenant}: enable it"),
@@ -162,6 +178,9 @@ mod tests {
         assert!(is_guid("0a1b2c3d-0000-4000-8000-00000000abcd"));
         assert!(!is_guid("0a1b2c3d-0000-4000-8000-00000000abcg"));
         assert_eq!(guid(Some("not a guid")), None);
+        assert_eq!(entra_number(&[70_002, 50_012]), Some(50_012));
+        assert_eq!(entra_number(&[70_002]), Some(70_002));
+        assert_eq!(entra_number(&[]), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Map, Value};
 
-use super::error::{code, entra_reason, exchange_reason, guid};
+use super::error::{code, entra_number, entra_reason, exchange_reason, guid};
 use super::{AcrHost, Azure, AzureCloud, AzureCredential, AzureError, USERNAME};
 use crate::config::{FieldError, SecretSource};
 use crate::http::{is_loopback, Http, HttpFailure, Reply};
@@ -212,7 +212,11 @@ impl AzureProvider {
         match reply.status {
             200 => access_token(&json).map_err(|what| unavailable(Some(200), what, false).into()),
             400 | 401 | 403 => {
-                let number = json["error_codes"][0].as_u64();
+                let codes: Vec<u64> = json["error_codes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default();
+                let number = entra_number(&codes);
                 let certificate = match &self.login {
                     Login::Certificate { thumbprint, .. } => {
                         Some(format!("certificate {thumbprint}"))

@@ -230,13 +230,16 @@ impl GcpProvider {
         let flavored = reply
             .header("metadata-flavor")
             .is_some_and(|v| v.eq_ignore_ascii_case("Google"));
-        match reply.status {
-            200 if !flavored => Err(unavailable(
-                Some(200),
+        // Google's metadata server marks every reply, errors included.
+        if !flavored {
+            return Err(unavailable(
+                Some(reply.status),
                 "the server that answered is not a Google metadata server (its reply lacks Metadata-Flavor: Google); check GCE_METADATA_HOST / metadata_host".into(),
                 false,
             )
-            .into()),
+            .into());
+        }
+        match reply.status {
             200 => oauth_token(&reply, started).map_err(|what| unavailable(Some(200), what, false).into()),
             403 | 404 => Err(GcpError::Refused {
                 identity: identity.clone(),

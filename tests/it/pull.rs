@@ -10,7 +10,7 @@ use crate::support;
 
 #[allow(dead_code)]
 #[path = "../../examples/pull_manifest.rs"]
-mod pull_manifest;
+pub(crate) mod pull_manifest;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

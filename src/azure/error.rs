@@ -40,6 +40,19 @@ pub enum AzureError {
         /// Why, and what to do, in our words.
         reason: String,
     },
+    /// The registry handed out a refresh token that has already expired by this machine's
+    /// clock: the clock is off (hours, since ACR's tokens live about three).
+    #[error("Azure: the ACR refresh token {endpoint} gave {identity} expired at {}, before this machine's time ({}): this machine's clock is off; synchronise it (NTP) and retry", crate::time::rfc3339(*expired_at), crate::time::rfc3339(*now))]
+    Expired {
+        /// Who asked.
+        identity: String,
+        /// The exchange endpoint.
+        endpoint: String,
+        /// The token's `exp`.
+        expired_at: std::time::SystemTime,
+        /// This machine's time when the token arrived.
+        now: std::time::SystemTime,
+    },
     /// An endpoint could not be reached, failed, or answered something unusable.
     #[error("Azure: no token for {identity} from {endpoint}{}: {what}", facts(*status, None, None))]
     Unavailable {
@@ -59,7 +72,7 @@ pub enum AzureError {
 impl From<AzureError> for Error {
     fn from(e: AzureError) -> Self {
         match e {
-            AzureError::Refused { .. } => Error::credentials(e),
+            AzureError::Refused { .. } | AzureError::Expired { .. } => Error::credentials(e),
             AzureError::Unavailable { retryable, .. } => Error::upstream(e, retryable),
         }
     }

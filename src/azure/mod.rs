@@ -16,6 +16,23 @@
 //! client_secret = { env = "AZURE_CLIENT_SECRET" }   # or client_certificate, or managed_identity = true
 //! ```
 //!
+//! In code, a user-assigned managed identity (nothing is read until the entry serves):
+//!
+//! ```
+//! use registry_auth::azure::Azure;
+//! use registry_auth::config::{CredentialSource, RegistryConfig, RegistryEntry};
+//! use registry_auth::MatchPattern;
+//!
+//! let identity = Azure::managed_identity(Some("33333333-4444-4555-8666-777777777777".into()));
+//! let entry = RegistryEntry::new(
+//!     MatchPattern::parse("contoso.azurecr.io/*")?,
+//!     CredentialSource::Azure(identity),
+//! );
+//! let config = RegistryConfig::from_entries(vec![entry])?;
+//! assert_eq!(config.entries()[0].source.kind(), "azure");
+//! # Ok::<(), registry_auth::Error>(())
+//! ```
+//!
 //! The registry takes the user name `00000000-0000-0000-0000-000000000000` with an ACR refresh
 //! token as the password (what `az acr login --expose-token` hands out), good until the
 //! token's `exp` claim (about three hours).

@@ -342,9 +342,14 @@ impl AzureProvider {
             what,
             retryable,
         };
+        // ACR names itself by its login server; a registry on this machine by HOST:PORT.
+        let service = match AcrHost::parse(target.host()) {
+            Some(h) => h.host().to_owned(),
+            None => registry.clone(),
+        };
         let mut form = vec![
             ("grant_type", "access_token"),
-            ("service", registry.as_str()),
+            ("service", service.as_str()),
             ("access_token", aad.expose_secret()),
         ];
         if let Some(tenant) = &self.tenant {
@@ -413,7 +418,10 @@ fn certificate(file: &SecretSource) -> Result<Login, FieldError> {
     const FIELD: &str = "client_certificate";
     let pem = file.read(FIELD)?;
     let place = match file {
-        SecretSource::File(path) => path.display().to_string(),
+        SecretSource::File(path) => {
+            crate::files::warn_if_shared(path, "a service principal's private key");
+            path.display().to_string()
+        }
         _ => "the certificate".to_owned(),
     };
     let key = RsaKey::from_pem(pem.expose_secret().as_bytes())
@@ -543,17 +551,11 @@ impl CredentialProvider for AzureProvider {
         };
         let now = SystemTime::now();
         if expires_at <= now {
-            return Err(AzureError::Refused {
+            return Err(AzureError::Expired {
                 identity,
                 endpoint: format!("{registry}/oauth2/exchange"),
-                status: 200,
-                code: None,
-                trace_id: None,
-                reason: format!(
-                    "the registry's refresh token expired at {}, before this machine's time ({}): this machine's clock is off; synchronise it (NTP) and retry",
-                    crate::time::rfc3339(expires_at),
-                    crate::time::rfc3339(now)
-                ),
+                expired_at: expires_at,
+                now,
             }
             .into());
         }

@@ -14,6 +14,22 @@
 //! key_file = "puller-key.json"     # or: metadata_server = true
 //! ```
 //!
+//! In code, the same entry (the key file is read when it first serves):
+//!
+//! ```
+//! use registry_auth::config::{CredentialSource, RegistryConfig, RegistryEntry};
+//! use registry_auth::gcp::Gcp;
+//! use registry_auth::MatchPattern;
+//!
+//! let entry = RegistryEntry::new(
+//!     MatchPattern::parse("europe-west4-docker.pkg.dev/my-project/*")?,
+//!     CredentialSource::Gcp(Gcp::key_file("puller-key.json")),
+//! );
+//! let config = RegistryConfig::from_entries(vec![entry])?;
+//! assert_eq!(config.entries()[0].source.kind(), "gcp");
+//! # Ok::<(), registry_auth::Error>(())
+//! ```
+//!
 //! The registry takes the user name `oauth2accesstoken` and an OAuth2 access token (scope
 //! `cloud-platform`) as the password, good for the `expires_in` Google gave (an hour).
 //!

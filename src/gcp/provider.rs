@@ -174,7 +174,7 @@ impl GcpProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, transport(&f), retryable(&f)))?;
+            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
         match reply.status {
             200 => oauth_token(&reply, started)
                 .map_err(|what| unavailable(Some(200), what, false).into()),
@@ -220,10 +220,9 @@ impl GcpProvider {
             .map_err(|f| {
                 let what = match f {
                     HttpFailure::Connection(_) | HttpFailure::Timeout(_) => format!(
-                        "no metadata server answered ({}): it runs on GCE, GKE and Cloud Run; elsewhere use key_file, or set GCE_METADATA_HOST (or metadata_host) to the server's address",
-                        transport(&f)
+                        "no metadata server answered ({f}): it runs on GCE, GKE and Cloud Run; elsewhere use key_file, or set GCE_METADATA_HOST (or metadata_host) to the server's address"
                     ),
-                    _ => transport(&f),
+                    _ => f.to_string(),
                 };
                 unavailable(None, what, retryable(&f))
             })?;
@@ -285,7 +284,7 @@ impl GcpProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, transport(&f), retryable(&f)))?;
+            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
         let body = json_body(&reply);
         let refused = |reason: String| GcpError::Refused {
             identity: identity.clone(),
@@ -333,7 +332,10 @@ impl ServiceAccountKey {
         const FIELD: &str = "key_file";
         let text = file.read(FIELD)?;
         let place = match file {
-            crate::config::SecretSource::File(path) => path.display().to_string(),
+            crate::config::SecretSource::File(path) => {
+                crate::files::warn_if_shared(path, "a service account's private key");
+                path.display().to_string()
+            }
             _ => "the key".to_owned(),
         };
         let bad = |what: &str| FieldError::new(FIELD, format!("{place}: {what}"));
@@ -439,11 +441,6 @@ fn oauth_token(reply: &Reply, started: SystemTime) -> Result<(SecretString, Syst
 /// The reply body as JSON, or `null`.
 fn json_body(reply: &Reply) -> Value {
     serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
-}
-
-/// A transport failure in words.
-fn transport(f: &HttpFailure) -> String {
-    f.to_string()
 }
 
 fn retryable(f: &HttpFailure) -> bool {

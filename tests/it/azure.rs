@@ -535,11 +535,22 @@ async fn expired_tokens_say_the_clock_is_off() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Credentials);
-    let (identity, reason) = refusal(&e);
-    assert!(identity.contains(SECRET_APP), "{identity}");
+    match e.detail::<AzureError>() {
+        Some(AzureError::Expired {
+            identity,
+            expired_at,
+            now,
+            ..
+        }) => {
+            assert!(identity.contains(SECRET_APP), "{identity}");
+            assert!(expired_at < now);
+        }
+        other => panic!("not an expiry: {other:?}"),
+    }
+    let text = e.to_string();
     assert!(
-        reason.contains("refresh token expired at") && reason.contains("clock"),
-        "{reason}"
+        text.contains("refresh token") && text.contains("clock is off"),
+        "{text}"
     );
     assert!(!e.to_string().contains(&stale));
 }
@@ -699,5 +710,71 @@ fn configuration_errors_name_the_field_and_never_the_secret() {
         .filter(|l| !l.starts_with("-----") && !l.is_empty())
     {
         assert!(!text.contains(line));
+    }
+}
+
+#[test]
+fn no_secret_token_or_key_reaches_any_log_line_at_trace_level() {
+    let f = shared();
+    let work = f.dir.path().join("trace");
+    std::fs::create_dir_all(&work).unwrap();
+    let pem = std::fs::read_to_string(&f.cert).unwrap();
+    let key_lines: Vec<&str> = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----") && !l.is_empty())
+        .collect();
+    let pattern = format!("{}/*", f.front.addr);
+    let msi = format!("{}/msi/token", f.entra.endpoint);
+    for (name, toml, envs) in [
+        ("secret", f.secret_entry(&pattern, &f.secret), vec![]),
+        (
+            "wrong secret",
+            f.secret_entry(&pattern, "wrong-but-secret"),
+            vec![],
+        ),
+        (
+            "certificate",
+            entry(
+                &pattern,
+                &f.principal(CERT_APP, &format!("client_certificate = \"{}\"", f.cert)),
+            ),
+            vec![],
+        ),
+        (
+            "app service",
+            entry(&pattern, "managed_identity = true"),
+            vec![
+                ("IDENTITY_ENDPOINT", msi.as_str()),
+                ("IDENTITY_HEADER", f.identity_header.as_str()),
+            ],
+        ),
+    ] {
+        let config =
+            clouds::write_config(&work, &format!("{}.toml", name.replace(' ', "-")), &toml);
+        let mut envs = envs;
+        envs.push(("REGISTRY_AUTH_LOG", "trace"));
+        let out = clouds::cli(
+            &["get", "--config", &config.display().to_string(), &f.image()],
+            &envs,
+        );
+        let all = clouds::text(&out);
+        assert!(
+            all.contains("azure") || all.contains("Azure"),
+            "{name}: nothing was logged: {all}"
+        );
+        for (what, secret) in [
+            ("client secret", f.secret.as_str()),
+            ("wrong secret", "wrong-but-secret"),
+            ("refresh token", f.refresh_token.as_str()),
+            ("identity header", f.identity_header.as_str()),
+        ] {
+            assert!(!all.contains(secret), "{name}: the {what} was printed");
+        }
+        for line in &key_lines {
+            assert!(!all.contains(line), "{name}: the private key was printed");
+        }
     }
 }

@@ -556,3 +556,71 @@ fn configuration_errors_name_the_field_and_never_the_key() {
         assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"), "{text}");
     }
 }
+
+#[test]
+fn no_token_or_key_reaches_any_log_line_at_trace_level() {
+    let f = shared();
+    let work = f.dir.path().join("trace");
+    std::fs::create_dir_all(&work).unwrap();
+    let key: Value = serde_json::from_slice(&std::fs::read(&f.key.file).unwrap()).unwrap();
+    let key_lines: Vec<String> = key["private_key"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::to_owned)
+        .collect();
+    let impersonating = key_entry(
+        &format!("{}/*", f.impersonated.addr),
+        &f.key.file,
+        &format!(
+            "impersonate_service_account = \"{TARGET}\"\niam_endpoint = \"{}\"",
+            f.server.endpoint
+        ),
+    );
+    let refused = key_entry(
+        &format!("{}/*", f.impersonated.addr),
+        &f.key.file,
+        &format!(
+            "impersonate_service_account = \"nobody@proj.iam.gserviceaccount.com\"\niam_endpoint = \"{}\"",
+            f.server.endpoint
+        ),
+    );
+    for (name, toml, host) in [
+        (
+            "key",
+            key_entry(&format!("{}/*", f.good.addr), &f.key.file, ""),
+            &f.good.addr,
+        ),
+        ("impersonating", impersonating, &f.impersonated.addr),
+        ("refused", refused, &f.impersonated.addr),
+    ] {
+        let config = clouds::write_config(&work, &format!("{name}.toml"), &toml);
+        let out = clouds::cli(
+            &[
+                "get",
+                "--config",
+                &config.display().to_string(),
+                &format!("{host}/tiny:v1"),
+            ],
+            &[("REGISTRY_AUTH_LOG", "trace")],
+        );
+        let all = clouds::text(&out);
+        assert!(all.contains("gcp"), "{name}: nothing was logged: {all}");
+        for (what, secret) in [
+            ("token", &f.token),
+            ("impersonated token", &f.impersonated_token),
+        ] {
+            assert!(
+                !all.contains(secret.as_str()),
+                "{name}: the {what} was printed"
+            );
+        }
+        for line in &key_lines {
+            assert!(
+                !all.contains(line.as_str()),
+                "{name}: the private key was printed"
+            );
+        }
+    }
+}

@@ -1,13 +1,15 @@
 //! JSON Web Tokens as the Google and Azure flows use them: RS256 assertions this crate signs (a
-//! service account's grant, a certificate's client assertion), and the claims of a token it was
-//! handed (an ACR refresh token), read without verifying them.
+//! service account's grant, a certificate's client assertion), and the claims of tokens it was
+//! handed (an ACR refresh token, an Entra ID access token), read without verifying them.
 //!
 //! Signing runs on `ring`, the crypto provider rustls already uses here; PEM is read by
 //! rustls' own `rustls-pki-types`. A maintained JWT crate was considered (`jsonwebtoken`): it
 //! brings a second crypto library (`aws-lc-rs` or `rsa`) and its own PEM parser for what is,
 //! here, one signature over two base64url strings, so the few lines below do it instead.
 //! Nothing in this module verifies a token: the servers that receive our assertions verify
-//! them, and the one token we read (ACR's) is only looked at for its expiry.
+//! them, and the tokens read here are looked at for one claim each, trusted for nothing more
+//! (ACR's refresh token for when to fetch the next, Entra ID's token for the directory id the
+//! exchange names).
 
 use std::fmt;
 

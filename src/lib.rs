@@ -109,9 +109,9 @@
 //! - `cli` (default): the two binaries and the front ends they run ([`front`]); pulls in
 //!   clap and a log subscriber.
 //! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images ([`valohai`]).
-//! - `gcp` (default, with `cli`): Google Artifact Registry and Container Registry, `[registry.gcp]`
-//!   (`gcp`).
-//! - `azure` (default, with `cli`): Azure Container Registry, `[registry.azure]` (`azure`).
+//! - `gcp` (default, with `cli`): Google Artifact Registry and Container Registry
+//!   (`[registry.gcp]`, [`gcp`]).
+//! - `azure` (default, with `cli`): Azure Container Registry (`[registry.azure]`, [`azure`]).
 //!
 //! An embedder that only resolves turns default features off:
 //! `registry-auth = { version = "…", default-features = false }`.

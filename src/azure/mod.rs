@@ -49,7 +49,8 @@
 //!      `Metadata: true`), else App Service's and Container Apps' `IDENTITY_ENDPOINT` with
 //!      `IDENTITY_HEADER`, else the instance metadata service at `169.254.169.254`.
 //! 2. **The exchange**: `POST https://REGISTRY/oauth2/exchange` (`grant_type=access_token`,
-//!    the registry as `service`, the tenant) answers an ACR refresh token.
+//!    the registry as `service`, the token's directory id, `tid`, as `tenant`) answers an ACR
+//!    refresh token.
 //! 3. **Its expiry** is the refresh token's `exp`, read without verifying the signature: ACR
 //!    signed the token for itself and verifies it on every use, and nothing here trusts the
 //!    token for more than when to fetch the next. A token already expired by this machine's

@@ -352,7 +352,11 @@ impl AzureProvider {
             ("service", service.as_str()),
             ("access_token", aad.expose_secret()),
         ];
-        if let Some(tenant) = &self.tenant {
+        // The directory the token was issued in, as ACR wants it (an id, where tenant_id may
+        // be a domain): the token's own `tid`, read unverified, else the configured tenant.
+        let tid = crate::jwt::claims_unverified(aad.expose_secret())
+            .and_then(|c| c.get("tid").and_then(Value::as_str).map(str::to_owned));
+        if let Some(tenant) = tid.as_deref().or(self.tenant.as_deref()) {
             form.push(("tenant", tenant));
         }
         let reply = self

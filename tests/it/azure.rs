@@ -557,13 +557,17 @@ async fn expired_tokens_say_the_clock_is_off() {
 
 #[tokio::test]
 async fn the_entra_token_goes_only_to_acr_hosts_and_this_machine() {
-    let f = shared();
-    let path = format!("/{TENANT}/oauth2/v2.0/token");
-    let before = f.entra.count(&path);
+    // The authority is a port nothing listens on: asking it would fail otherwise.
+    let secret_at_nowhere = |pattern: &str| {
+        entry(
+            pattern,
+            &format!("tenant_id = \"{TENANT}\"\nclient_id = \"{SECRET_APP}\"\nclient_secret = \"x\"\nauthority_host = \"http://127.0.0.1:9\""),
+        )
+    };
     let hosts = ["ghcr.io", "contoso.azurecr.io.evil.example", "gcr.io"];
     let toml: String = hosts
         .iter()
-        .map(|h| f.secret_entry(&format!("{h}/*"), &f.secret))
+        .map(|h| secret_at_nowhere(&format!("{h}/*")))
         .collect();
     let r = resolver(&toml);
     for image in hosts.map(|h| format!("{h}/team/app:v1")) {
@@ -576,7 +580,15 @@ async fn the_entra_token_goes_only_to_acr_hosts_and_this_machine() {
             "{e}"
         );
     }
-    assert_eq!(f.entra.count(&path), before, "no token was even asked for");
+    // An ACR host with the same source does try the authority.
+    let e = resolver(&secret_at_nowhere("contoso.azurecr.io/*"))
+        .resolve_str("contoso.azurecr.io/team/app:v1")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("could not connect") && e.is_retryable(),
+        "{e}"
+    );
 
     // An air-gapped cloud's registry without its authority and scope: said, not guessed.
     let e = resolver(&entry(
@@ -777,4 +789,23 @@ fn no_secret_token_or_key_reaches_any_log_line_at_trace_level() {
             assert!(!all.contains(line), "{name}: the private key was printed");
         }
     }
+}
+
+#[test]
+fn policy_stays_aws_only_and_names_acrs_role_for_acr_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = clouds::write_config(
+        dir.path(),
+        "acr-only.toml",
+        "[[registry]]\npattern = \"contoso.azurecr.io/*\"\nazure = { managed_identity = true }\n",
+    );
+    let out = clouds::cli(&["policy", "--config", &config.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", clouds::text(&out));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("entry [0] contoso.azurecr.io/*: skipped: an Azure Container Registry, and `policy` writes AWS IAM policies only")
+            && text.contains("AcrPull")
+            && text.contains("no entry names a private ECR registry"),
+        "{text}"
+    );
 }

@@ -168,14 +168,17 @@ async fn a_service_account_key_pulls_through_the_library_with_a_verified_jwt_gra
     assert_eq!(pulled.manifest.digest, f.digest);
 
     // The login: Google's user name, the token, an expiry from expires_in (3599 s after the
-    // request went out), and the same token from the cache the second time.
-    let r = resolver(&key_entry(&format!("{}/*", f.good.addr), &f.key.file, ""));
-    let before_grants = f.server.count("/token");
+    // request went out), and the same token from the cache the second time. A server of its
+    // own, so that other tests' grants are not counted.
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("ya29.cache-{}", support::unique("gcp"));
+    let (server, key) = server_with(dir.path(), &token, &[]);
+    let r = resolver(&key_entry(&format!("{}/*", f.good.addr), &key.file, ""));
     let before = SystemTime::now();
     let login = r.resolve_str(&image).await.unwrap().credential;
     let after = SystemTime::now();
     assert_eq!(login.username(), "oauth2accesstoken");
-    assert_eq!(login.expose_password(), f.token);
+    assert_eq!(login.expose_password(), token);
     let expires = login.expires_at().unwrap();
     assert!(
         expires >= before + Duration::from_secs(3599)
@@ -183,12 +186,8 @@ async fn a_service_account_key_pulls_through_the_library_with_a_verified_jwt_gra
         "expires_in 3599 from the request"
     );
     r.resolve_str(&image).await.unwrap();
-    assert_eq!(
-        f.server.count("/token"),
-        before_grants + 1,
-        "one grant, then the cache"
-    );
-    assert!(!format!("{login:?}").contains(&f.token));
+    assert_eq!(server.count("/token"), 1, "one grant, then the cache");
+    assert!(!format!("{login:?}").contains(&token));
 }
 
 #[test]
@@ -403,12 +402,13 @@ async fn the_metadata_server_must_say_it_is_google_and_have_an_account() {
 
 #[tokio::test]
 async fn the_token_goes_only_to_google_registries_and_this_machine() {
-    let f = shared();
-    let before = f.server.count("/token");
+    // A server of its own, whose grants only this test could cause.
+    let dir = tempfile::tempdir().unwrap();
+    let (server, key) = server_with(dir.path(), "ya29.for-google-only", &[]);
     let hosts = ["ghcr.io", "gcr.io.evil.example", "contoso.azurecr.io"];
     let toml: String = hosts
         .iter()
-        .map(|h| key_entry(&format!("{h}/*"), &f.key.file, ""))
+        .map(|h| key_entry(&format!("{h}/*"), &key.file, ""))
         .collect();
     let r = resolver(&toml);
     for image in hosts.map(|h| format!("{h}/team/app:v1")) {
@@ -417,11 +417,12 @@ async fn the_token_goes_only_to_google_registries_and_this_machine() {
         assert!(matches!(e, Error::Unsupported { .. }), "{image}: {e}");
         assert!(e.to_string().contains("is not a Google registry"), "{e}");
     }
-    assert_eq!(
-        f.server.count("/token"),
-        before,
-        "no grant was even asked for"
-    );
+    assert_eq!(server.count("/token"), 0, "no grant was even asked for");
+    // The same source serves a Google host.
+    let r = resolver(&key_entry("gcr.io/*", &key.file, ""));
+    let login = r.resolve_str("gcr.io/proj/app").await.unwrap().credential;
+    assert_eq!(login.expose_password(), "ya29.for-google-only");
+    assert_eq!(server.count("/token"), 1);
 }
 
 #[test]
@@ -623,4 +624,87 @@ fn no_token_or_key_reaches_any_log_line_at_trace_level() {
             );
         }
     }
+}
+
+#[test]
+fn policy_stays_aws_only_and_names_googles_role_for_google_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = clouds::write_config(
+        dir.path(),
+        "mixed.toml",
+        "[[registry]]\npattern = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/*\"\ninstance_role = { role_name = \"Worker\", region = \"us-east-1\" }\n\n\
+         [[registry]]\npattern = \"europe-west4-docker.pkg.dev/proj/*\"\ngcp = { metadata_server = true }\n",
+    );
+    let out = clouds::cli(&["policy", "--config", &config.display().to_string()], &[]);
+    assert!(out.status.success(), "{}", clouds::text(&out));
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        "arn:aws:ecr:us-east-1:123456789012:repository/team/*"
+    );
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        notes.contains("entry [1] europe-west4-docker.pkg.dev/proj/*: skipped: a Google registry, and `policy` writes AWS IAM policies only")
+            && notes.contains("roles/artifactregistry.reader"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn the_mixed_example_explains_every_cloud_behind_one_set_of_patterns() {
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/clouds.toml");
+    let loaded = RegistryConfig::load(config).unwrap();
+    let kinds: Vec<&str> = loaded.entries().iter().map(|e| e.source.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["instance_role", "gcp", "gcp", "azure", "azure", "basic"]
+    );
+    for (image, index, cloud) in [
+        (
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:v1",
+            0,
+            json!("aws"),
+        ),
+        (
+            "europe-west4-docker.pkg.dev/acme-ml/serving/api:v3",
+            1,
+            json!("gcp"),
+        ),
+        (
+            "europe-west4-docker.pkg.dev/acme-ml/research/lab:v1",
+            2,
+            json!("gcp"),
+        ),
+        ("acmeml.azurecr.io/etl:v2", 3, json!("azure")),
+        ("acmeml.azurecr.us/etl:v2", 4, json!("azure")),
+        ("ghcr.io/acme/tools:v1", 5, Value::Null),
+    ] {
+        let out = clouds::cli(&["explain", "--config", config, image, "--json"], &[]);
+        assert!(out.status.success(), "{image}: {}", clouds::text(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (v["matched"]["index"].clone(), v["cloud"].clone()),
+            (json!(index), cloud),
+            "{image}: {v}"
+        );
+    }
+
+    // The docker helper's `list` names each host with its cloud's user name.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"))
+        .arg("list")
+        .env_clear()
+        .env("REGISTRY_AUTH_CONFIG", config)
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed,
+        json!({
+            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com": "AWS",
+            "https://europe-west4-docker.pkg.dev": "oauth2accesstoken",
+            "https://acmeml.azurecr.io": "00000000-0000-0000-0000-000000000000",
+            "https://acmeml.azurecr.us": "00000000-0000-0000-0000-000000000000",
+            "https://ghcr.io": "acme-ci",
+        })
+    );
 }

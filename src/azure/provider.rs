@@ -63,7 +63,7 @@ enum Login {
 }
 
 /// What a service principal proves itself with at the token endpoint.
-enum ClientSecret<'a> {
+enum Proof<'a> {
     Secret(&'a SecretString),
     Certificate { key: &'a RsaKey, x5t: &'a str },
 }
@@ -158,7 +158,7 @@ impl AzureProvider {
     /// An Entra ID token from the token endpoint, signed in with the secret or certificate.
     async fn client_credentials(
         &self,
-        secret: ClientSecret<'_>,
+        proof: Proof<'_>,
         cloud: AzureCloud,
         scope: &str,
     ) -> Result<SecretString, Error> {
@@ -180,9 +180,9 @@ impl AzureProvider {
             ("client_id", client_id),
             ("scope", scope),
         ];
-        match secret {
-            ClientSecret::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
-            ClientSecret::Certificate { key, x5t } => {
+        match proof {
+            Proof::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
+            Proof::Certificate { key, x5t } => {
                 let now = crate::time::unix_secs(SystemTime::now());
                 let jti = crate::jwt::random_hex(16).map_err(|e| unavailable(None, e, false))?;
                 let claims = json!({
@@ -527,11 +527,11 @@ impl CredentialProvider for AzureProvider {
         };
         let aad = match &self.login {
             Login::Secret(secret) => {
-                self.client_credentials(ClientSecret::Secret(secret), cloud, &scope)
+                self.client_credentials(Proof::Secret(secret), cloud, &scope)
                     .await?
             }
             Login::Certificate { key, x5t, .. } => {
-                self.client_credentials(ClientSecret::Certificate { key, x5t }, cloud, &scope)
+                self.client_credentials(Proof::Certificate { key, x5t }, cloud, &scope)
                     .await?
             }
             Login::Managed(m) => self.managed_identity(m, &scope).await?,

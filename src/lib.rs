@@ -109,6 +109,9 @@
 //! - `cli` (default): the two binaries and the front ends they run ([`front`]); pulls in
 //!   clap and a log subscriber.
 //! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images ([`valohai`]).
+//! - `gcp` (default, with `cli`): Google Artifact Registry and Container Registry
+//!   (`[registry.gcp]`, [`gcp`]).
+//! - `azure` (default, with `cli`): Azure Container Registry (`[registry.azure]`, [`azure`]).
 //!
 //! An embedder that only resolves turns default features off:
 //! `registry-auth = { version = "…", default-features = false }`.
@@ -117,6 +120,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod aws;
+#[cfg(feature = "azure")]
+pub mod azure;
 pub mod basic;
 pub mod cache;
 pub mod config;
@@ -125,9 +130,14 @@ mod error;
 mod files;
 #[cfg(feature = "cli")]
 pub mod front;
-#[allow(dead_code)] // Used by the live check and the Google and Azure providers.
+#[cfg(feature = "gcp")]
+pub mod gcp;
+// Only the Google and Azure providers call it so far.
+#[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
 mod http;
 pub mod index;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod jwt;
 pub mod pattern;
 pub mod provider;
 pub mod reference;

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod azure;
 mod cache;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod docker_helper;
 mod ecr_host;
 mod faults;
 mod fuzz_regressions;
+mod gcp;
 mod hygiene;
 mod index_equivalence;
 mod kubelet;

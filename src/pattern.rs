@@ -837,13 +837,27 @@ where
 pub fn explain_by<'a, 'i, I, F>(
     patterns: I,
     image: impl Into<ImageRef<'i>>,
-    mut rule_out: F,
+    rule_out: F,
 ) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
     F: FnMut(usize) -> Option<String>,
 {
-    let image = image.into();
+    explain_at(patterns, image.into(), rule_out, |i| i)
+}
+
+/// [`explain_by`], naming each pattern by `position(i)` rather than its place in `patterns`:
+/// for a resolver holding a part of a file, whose explanations speak of the file's positions.
+pub(crate) fn explain_at<'a, I, F>(
+    patterns: I,
+    image: ImageRef<'_>,
+    mut rule_out: F,
+    position: impl Fn(usize) -> usize,
+) -> Explanation
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+    F: FnMut(usize) -> Option<String>,
+{
     let matched: Vec<(usize, &MatchPattern, Option<String>)> = patterns
         .into_iter()
         .enumerate()
@@ -868,21 +882,25 @@ where
     let candidates = matched
         .iter()
         .map(|(index, p, out)| Candidate {
-            index: *index,
+            index: position(*index),
             pattern: p.source.clone(),
             specificity: p.specificity,
             reason: match (out, best) {
                 (Some(why), _) => format!("ruled out: {why}"),
-                (None, Some((_, w))) if w == *index => win_reason(p.specificity, runner_up),
-                (None, Some((ws, w))) => {
-                    format!("lost to [{w}]: {}", p.specificity.reason_against(&ws))
+                (None, Some((_, w))) if w == *index => {
+                    win_reason(p.specificity, runner_up.map(|(r, ri)| (r, position(ri))))
                 }
+                (None, Some((ws, w))) => format!(
+                    "lost to [{}]: {}",
+                    position(w),
+                    p.specificity.reason_against(&ws)
+                ),
                 (None, None) => String::new(),
             },
             ruled_out: out.is_some(),
         })
         .collect();
-    let winner = best.map(|(_, i)| i);
+    let winner = best.map(|(_, i)| position(i));
     Explanation { winner, candidates }
 }
 

@@ -68,6 +68,9 @@ pub struct Resolved {
 /// One entry as the resolver holds it.
 struct Slot {
     pattern: Arc<str>,
+    /// The entry's position in its configuration file, when the resolver holds only a part of
+    /// it; else its place here.
+    position: Option<usize>,
     scope: EntryScope,
     source: SlotSource,
     built: OnceLock<Built>,
@@ -176,9 +179,19 @@ impl DefaultResolver {
             return Err(self.personal(image.as_str()));
         }
         Ok(self
-            .index
+            .select_slot(context, image)
+            .and_then(|i| Some((self.position(i), self.index.pattern(i)?))))
+    }
+
+    /// The slot of the best entry for `image` that `context` may use.
+    fn select_slot(&self, context: &ResolveContext, image: ImageRef<'_>) -> Option<usize> {
+        self.index
             .best_match_by(image, |i| self.slots[i].scope.check(context).is_ok())
-            .and_then(|i| Some((i, self.index.pattern(i)?))))
+    }
+
+    /// Slot `i`'s position in its configuration file (or its place here).
+    fn position(&self, i: usize) -> usize {
+        self.slots[i].position.unwrap_or(i)
     }
 
     /// Every entry whose pattern matches `image`, the winner among those `context` may use,
@@ -188,13 +201,18 @@ impl DefaultResolver {
         context: &ResolveContext,
         image: impl Into<ImageRef<'i>>,
     ) -> Explanation {
-        pattern::explain_by(self.index.patterns(), image, |i| {
-            self.slots[i]
-                .scope
-                .check(context)
-                .err()
-                .map(|d| d.to_string())
-        })
+        pattern::explain_at(
+            self.index.patterns(),
+            image.into(),
+            |i| {
+                self.slots[i]
+                    .scope
+                    .check(context)
+                    .err()
+                    .map(|d| d.to_string())
+            },
+            |i| self.position(i),
+        )
     }
 
     /// The entry that serves a registry when only its host is known, as in the docker credential
@@ -212,6 +230,16 @@ impl DefaultResolver {
         host: &str,
         port: Option<u16>,
     ) -> Option<(usize, &MatchPattern)> {
+        self.select_host_slot(context, host, port)
+            .map(|i| (self.position(i), &self.index.patterns()[i]))
+    }
+
+    fn select_host_slot(
+        &self,
+        context: &ResolveContext,
+        host: &str,
+        port: Option<u16>,
+    ) -> Option<usize> {
         if context.is_personal() {
             return None;
         }
@@ -221,9 +249,8 @@ impl DefaultResolver {
             .iter()
             .enumerate()
             .filter(|(i, _)| self.slots[*i].scope.check(context).is_ok());
-        let (positions, patterns): (Vec<usize>, Vec<&MatchPattern>) = permitted.unzip();
-        pattern::best_for_host(patterns.iter().copied(), host, port)
-            .map(|k| (positions[k], patterns[k]))
+        let (slots, patterns): (Vec<usize>, Vec<&MatchPattern>) = permitted.unzip();
+        pattern::best_for_host(patterns.iter().copied(), host, port).map(|k| slots[k])
     }
 
     /// Whether an entry whose host and port fit `host`/`port` narrows by path (`HOST/team/*`),
@@ -257,8 +284,8 @@ impl DefaultResolver {
         if context.is_personal() {
             return Err(self.personal(registry));
         }
-        let (i, _) = self
-            .select_host(context, probe.host(), probe.port())
+        let i = self
+            .select_host_slot(context, probe.host(), probe.port())
             .ok_or_else(|| {
                 let ruled_out = self
                     .index
@@ -268,7 +295,10 @@ impl DefaultResolver {
                     .filter(|(_, p)| p.serves_registry(probe.host(), probe.port()))
                     .filter_map(|(i, _)| {
                         let denial = self.slots[i].scope.check(context).err()?;
-                        Some(format!("registry[{i}] ruled out: {denial}"))
+                        Some(format!(
+                            "registry[{}] ruled out: {denial}",
+                            self.position(i)
+                        ))
                     })
                     .collect();
                 self.no_entry(context, registry, ruled_out)
@@ -360,7 +390,10 @@ impl DefaultResolver {
         request: &RequestAttributes,
     ) -> Result<Resolved, Error> {
         let image = image.into();
-        let Some((i, _)) = self.select_in(context, image)? else {
+        if context.is_personal() {
+            return Err(self.personal(image.as_str()));
+        }
+        let Some(i) = self.select_slot(context, image) else {
             let ruled_out = self
                 .explain_in(context, image)
                 .candidates
@@ -386,7 +419,7 @@ impl DefaultResolver {
         let registry = lowercase(domain);
         let resolved = |credential| Resolved {
             credential,
-            entry: i,
+            entry: self.position(i),
             pattern: Arc::clone(&self.slots[i].pattern),
         };
         // A provider that depends on the request files its tokens under the request's parts
@@ -545,6 +578,7 @@ impl DefaultResolverBuilder {
             pattern.clone(),
             Slot {
                 pattern: pattern.as_str().into(),
+                position: None,
                 scope: EntryScope::default(),
                 source: SlotSource::Aws(Box::new(entry)),
                 built: OnceLock::new(),
@@ -580,6 +614,7 @@ impl DefaultResolverBuilder {
                 e.pattern.clone(),
                 Slot {
                     pattern: e.pattern.as_str().into(),
+                    position: Some(config.position(i)),
                     scope: e.scope.clone(),
                     source: SlotSource::Config(Arc::clone(&shared), i),
                     built: OnceLock::new(),
@@ -595,6 +630,7 @@ impl DefaultResolverBuilder {
             entry.pattern.clone(),
             Slot {
                 pattern: entry.pattern.as_str().into(),
+                position: None,
                 scope: entry.scope.clone(),
                 source: SlotSource::Entry(Box::new(entry)),
                 built: OnceLock::new(),
@@ -623,6 +659,7 @@ impl DefaultResolverBuilder {
             pattern.clone(),
             Slot {
                 pattern: pattern.as_str().into(),
+                position: None,
                 scope,
                 source: SlotSource::Provider(provider),
                 built: OnceLock::new(),

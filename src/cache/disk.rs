@@ -149,10 +149,7 @@ impl fmt::Display for Refusal {
                 "its mode {:04o} gives group or others access; these files are 0600",
                 mode & 0o7777
             ),
-            Refusal::TooLarge(len) => write!(
-                f,
-                "it is {len} bytes, more than the {MAX_FILE_LEN} a token file can be"
-            ),
+            Refusal::TooLarge(len) => write!(f, "it is {len} bytes, more than such a file can be"),
         }
     }
 }
@@ -357,6 +354,11 @@ impl DiskStore {
     /// Opens `path` without following a symlink or blocking on a FIFO, and checks what was
     /// opened.
     fn open_trusted(&self, path: &Path) -> Result<Option<File>, Checked> {
+        self.open_trusted_up_to(path, MAX_FILE_LEN)
+    }
+
+    /// [`open_trusted`](Self::open_trusted) for a file that may hold up to `cap` bytes.
+    fn open_trusted_up_to(&self, path: &Path, cap: u64) -> Result<Option<File>, Checked> {
         let file = match OpenOptions::new()
             .read(true)
             .custom_flags(open_flags())
@@ -380,10 +382,41 @@ impl DiskStore {
         if meta.mode() & 0o077 != 0 {
             return Err(Checked::Refused(Refusal::NotPrivate(meta.mode())));
         }
-        if meta.len() > MAX_FILE_LEN {
+        if meta.len() > cap {
             return Err(Checked::Refused(Refusal::TooLarge(meta.len())));
         }
         Ok(Some(file))
+    }
+
+    /// The file `name` of the cache directory, open for reading, if it exists and passes the
+    /// refusals of a token file (ours, `0600`, regular, no symlink) with `cap` bytes at most. A
+    /// refused file is logged and treated as missing.
+    pub(crate) fn open_private(&self, name: &str, cap: u64) -> Option<File> {
+        let path = self.dir.join(name);
+        match self.open_trusted_up_to(&path, cap) {
+            Ok(file) => file,
+            Err(Checked::Refused(r)) => {
+                self.warn_refused(&path, &r);
+                None
+            }
+            Err(Checked::Io(e)) => {
+                tracing::debug!(file = %path.display(), error = %e, "cannot read a cache file");
+                None
+            }
+        }
+    }
+
+    /// Writes `bytes` as the file `name` of the cache directory, atomically (a temporary file,
+    /// then `rename`), mode `0600`.
+    pub(crate) fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
+        let path = self.dir.join(name);
+        let temp = self.dir.join(temp_name(&path));
+        let written = write_new_private(&temp, bytes).and_then(|()| fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::io(path.display(), e));
+        }
+        Ok(())
     }
 
     fn open_lock_file(&self, path: &Path) -> Result<File, String> {

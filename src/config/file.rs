@@ -55,6 +55,21 @@ pub(crate) fn parse(
     format: Format,
     origin: &str,
 ) -> Result<(Vec<RegistryEntry>, Shape), ConfigError> {
+    let (items, shape) = parse_raw(text, format, origin)?;
+    let entries = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| entry(v, shape, i, origin))
+        .collect::<Result<_, _>>()?;
+    Ok((entries, shape))
+}
+
+/// The entries of `text` as values, not yet read as entries: what a compiled snapshot keeps.
+pub(crate) fn parse_raw(
+    text: &str,
+    format: Format,
+    origin: &str,
+) -> Result<(Vec<Value>, Shape), ConfigError> {
     let value = match format {
         Format::Toml => toml_value(text, origin)?,
         Format::Json => json_value(text, origin)?,
@@ -66,14 +81,7 @@ pub(crate) fn parse(
         message: message.to_owned(),
     };
     match value {
-        Value::Array(items) => {
-            let entries = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| export_entry(v).map_err(|(p, e)| e.at(origin, i, p)))
-                .collect::<Result<_, _>>()?;
-            Ok((entries, Shape::Export))
-        }
+        Value::Array(items) => Ok((items, Shape::Export)),
         Value::Object(mut top) => {
             let list = top.remove("registry");
             if let Some(key) = top.keys().next() {
@@ -85,28 +93,34 @@ pub(crate) fn parse(
                     ),
                 ));
             }
-            let items = match list {
-                Some(Value::Array(items)) => items,
-                Some(_) => {
-                    return Err(whole(
-                        Some("registry"),
-                        "must be a list of entries (`[[registry]]` in TOML)",
-                    ))
-                }
-                None => Vec::new(),
-            };
-            let entries = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| registry_entry(v).map_err(|(p, e)| e.at(origin, i, p)))
-                .collect::<Result<_, _>>()?;
-            Ok((entries, Shape::Registry))
+            match list {
+                Some(Value::Array(items)) => Ok((items, Shape::Registry)),
+                Some(_) => Err(whole(
+                    Some("registry"),
+                    "must be a list of entries (`[[registry]]` in TOML)",
+                )),
+                None => Ok((Vec::new(), Shape::Registry)),
+            }
         }
         _ => Err(whole(
             None,
             "must be a table with `registry` entries, or a JSON list",
         )),
     }
+}
+
+/// Entry `index` of `origin`, from its value in a file of `shape`.
+pub(crate) fn entry(
+    value: &Value,
+    shape: Shape,
+    index: usize,
+    origin: &str,
+) -> Result<RegistryEntry, ConfigError> {
+    let read = match shape {
+        Shape::Registry => registry_entry(value),
+        Shape::Export => export_entry(value),
+    };
+    read.map_err(|(pattern, e)| e.at(origin, index, pattern))
 }
 
 fn toml_value(text: &str, origin: &str) -> Result<Value, ConfigError> {

@@ -67,6 +67,8 @@
 
 mod file;
 mod secret;
+#[cfg(unix)]
+pub(crate) mod snapshot;
 
 use std::fmt;
 use std::path::Path;
@@ -88,7 +90,7 @@ use crate::Error;
 use file::{Format, Shape};
 
 /// The most a configuration file may hold.
-const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
 
 /// One registry entry: which images it serves, where its credentials come from, and who may
 /// use it.
@@ -360,6 +362,8 @@ pub struct RegistryConfig {
     warnings: Vec<ConfigWarning>,
     origin: String,
     shape: Shape,
+    /// For a part of a file (what a snapshot gives): each entry's position in the whole file.
+    positions: Option<Vec<usize>>,
 }
 
 impl RegistryConfig {
@@ -453,9 +457,44 @@ impl RegistryConfig {
             Shape::Registry => entry.source.kind(),
             Shape::Export => "configuration",
         };
-        error
-            .within(table)
-            .at(&self.origin, index, entry.pattern.to_string())
+        error.within(table).at(
+            &self.origin,
+            self.position(index),
+            entry.pattern.to_string(),
+        )
+    }
+
+    /// Entry `index`'s position in its file: the same, unless this is a part of the file.
+    pub(crate) fn position(&self, index: usize) -> usize {
+        self.positions
+            .as_ref()
+            .and_then(|p| p.get(index).copied())
+            .unwrap_or(index)
+    }
+
+    /// The entries of a file that can serve one registry, at their positions in the file,
+    /// already validated with the whole file when its snapshot was made.
+    /// Relative secret and token files are taken relative to `dir`, the configuration file's
+    /// directory, as [`RegistryConfig::load`] takes them.
+    pub(crate) fn subset(
+        mut entries: Vec<RegistryEntry>,
+        positions: Vec<usize>,
+        origin: String,
+        shape: Shape,
+        dir: Option<&Path>,
+    ) -> Self {
+        if let Some(dir) = dir {
+            for entry in &mut entries {
+                entry.source.rebase(dir);
+            }
+        }
+        Self {
+            entries,
+            warnings: Vec::new(),
+            origin,
+            shape,
+            positions: Some(positions),
+        }
     }
 
     fn validated(
@@ -495,6 +534,7 @@ impl RegistryConfig {
             warnings,
             origin: origin.to_owned(),
             shape,
+            positions: None,
         })
     }
 }

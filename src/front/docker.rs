@@ -335,14 +335,16 @@ impl Helper {
             Ok(h) => h,
             Err(e) => return fail(out, err, &e.to_string()),
         };
-        let config = match self.setup.load_config() {
-            Ok(c) => c,
+        // `registry_host` accepted it, so it parses as the registry of an image.
+        let Ok(probe) = ImageReference::parse(&format!("{host}/x")) else {
+            return fail(out, err, "the server URL names no registry host");
+        };
+        let (config, resolver) = match self.setup.resolver_for_registry(probe.host(), probe.port())
+        {
+            Ok(both) => both,
             Err(e) => return fail(out, err, &e.to_string()),
         };
-        let resolved = match self.setup.resolver(&config) {
-            Ok(resolver) => resolver.resolve_host(&self.setup.context, &host).await,
-            Err(e) => Err(e),
-        };
+        let resolved = resolver.resolve_host(&self.setup.context, &host).await;
         let login = match resolved {
             Ok(resolved) => resolved.credential,
             // Not ours: docker goes anonymous. Ours but scoped away: say so.

@@ -358,9 +358,9 @@ pub async fn serve(
     (&mut input).take(MAX_REQUEST).read_to_string(&mut text)?;
     let request = CredentialProviderRequest::parse(&text)?;
     drop(text);
-    let config = setup.load_config()?;
+    let image = &request.image;
+    let (config, resolver) = setup.resolver_for_registry(image.host(), image.port())?;
     check_config(&config).map_err(Error::from)?;
-    let resolver = setup.resolver(&config)?;
     let response = respond(&resolver, &setup.context, &request).await?;
     writeln!(output, "{}", response.to_json().expose_secret())?;
     output.flush()?;

@@ -106,23 +106,29 @@ impl DiskChoice {
     pub fn open(&self) -> Option<Arc<dyn TokenStore>> {
         #[cfg(unix)]
         {
-            use crate::cache::DiskStore;
-            let opened = match self {
-                DiskChoice::Default => DiskStore::open_default(),
-                DiskChoice::Dir(dir) => DiskStore::open(dir),
-                DiskChoice::Off => return None,
-            };
-            match opened {
-                Ok(disk) => Some(Arc::new(disk)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no disk token cache; every run asks upstream");
-                    None
-                }
-            }
+            self.open_disk()
+                .map(|disk| Arc::new(disk) as Arc<dyn TokenStore>)
         }
         #[cfg(not(unix))]
         {
             None
+        }
+    }
+
+    #[cfg(unix)]
+    fn open_disk(&self) -> Option<crate::cache::DiskStore> {
+        use crate::cache::DiskStore;
+        let opened = match self {
+            DiskChoice::Default => DiskStore::open_default(),
+            DiskChoice::Dir(dir) => DiskStore::open(dir),
+            DiskChoice::Off => return None,
+        };
+        match opened {
+            Ok(disk) => Some(disk),
+            Err(e) => {
+                tracing::warn!(error = %e, "no disk token cache; every run asks upstream");
+                None
+            }
         }
     }
 }
@@ -177,12 +183,41 @@ impl Setup {
         RegistryConfig::load(path)
     }
 
+    /// The entries that could serve the registry `host`/`port`, and a resolver over them, for a
+    /// process that answers one request: through the compiled snapshot of the configuration
+    /// kept beside the disk store, so that a configuration of any size costs a few file reads
+    /// rather than a parse of the whole file. Without a disk store, the whole file is read.
+    pub fn resolver_for_registry(
+        &self,
+        host: &str,
+        port: Option<u16>,
+    ) -> Result<(RegistryConfig, DefaultResolver), Error> {
+        #[cfg(unix)]
+        if let (Some(path), Some(disk)) = (self.config.as_deref(), self.disk.open_disk()) {
+            let config = crate::config::snapshot::load_for_registry(path, &disk, host, port)?;
+            let resolver = self.build(&config, Some(Arc::new(disk)))?;
+            return Ok((config, resolver));
+        }
+        let _ = (host, port);
+        let config = self.load_config()?;
+        let resolver = self.resolver(&config)?;
+        Ok((config, resolver))
+    }
+
     /// A resolver over `config`, with this setup's AWS settings and disk store.
     pub fn resolver(&self, config: &RegistryConfig) -> Result<DefaultResolver, Error> {
+        self.build(config, self.disk.open())
+    }
+
+    fn build(
+        &self,
+        config: &RegistryConfig,
+        store: Option<Arc<dyn TokenStore>>,
+    ) -> Result<DefaultResolver, Error> {
         let mut builder = DefaultResolver::builder()
             .aws_options(self.aws.clone())
             .config(config);
-        if let Some(store) = self.disk.open() {
+        if let Some(store) = store {
             builder = builder.store(store);
         }
         builder.build()

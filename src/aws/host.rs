@@ -291,3 +291,28 @@ fn classify_suffix(suffix: &str, region: &str) -> Option<(Partition, bool)> {
     };
     Some((partition, dual_stack))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_ascii_digits_and_nothing_else() {
+        assert!(is_account_id("123456789012"));
+        assert!(is_account_id("000000000000"));
+        for not in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "+12345678901",
+            // Twelve bytes of numeric characters that are not ASCII digits.
+            "\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}",
+            "\u{FF11}\u{FF12}\u{FF13}\u{FF14}",
+            "123456789\u{FF10}",
+            "1234567890\u{B2}",
+        ] {
+            assert!(!is_account_id(not), "{not:?}");
+        }
+    }
+}

@@ -708,6 +708,104 @@ mod tests {
         assert_eq!(h.0, 0xaf63_dc4c_8601_ec8c);
     }
 
+    /// A uid that owns none of the files a test makes: opened as it, the store sees every file
+    /// and the directory as another user's, without root and without `chown`.
+    fn someone_else() -> u32 {
+        let me = rustix::process::geteuid().as_raw();
+        let other = me.wrapping_add(1);
+        assert_ne!(me, other);
+        other
+    }
+
+    fn key() -> CacheKey {
+        CacheKey::new(
+            "iam-user key=AKIAEXAMPLE",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+    }
+
+    fn token() -> StoredToken {
+        let at = |secs| std::time::UNIX_EPOCH + Duration::from_secs(secs);
+        StoredToken::new(
+            RegistryCredential::new(
+                "AWS",
+                SecretString::from("the-password"),
+                "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                Some(at(1_800_043_200)),
+            ),
+            at(1_800_000_000),
+        )
+    }
+
+    /// A store over a fresh directory, and the same directory as another user would open it
+    /// if its owner checks passed (so each file's own check is what is tested).
+    fn mine_and_theirs() -> (tempfile::TempDir, DiskStore, DiskStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let mine = DiskStore::open(tmp.path().join("c")).unwrap();
+        let theirs = DiskStore {
+            uid: someone_else(),
+            warned: Arc::default(),
+            ..mine.clone()
+        };
+        (tmp, mine, theirs)
+    }
+
+    #[test]
+    fn a_directory_owned_by_another_user_is_refused_naming_the_owner() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        DiskStore::open(&dir).unwrap();
+        let me = rustix::process::geteuid().as_raw();
+        let e = DiskStore::open_as(dir.clone(), someone_else())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&dir.display().to_string())
+                && e.contains("refusing")
+                && e.contains(&format!("owned by uid {me}, not by this user")),
+            "{e}"
+        );
+        // A new directory is made by us, so it is ours: opened as another user, refused too.
+        let e = DiskStore::open_as(tmp.path().join("new"), someone_else())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("owned by uid"), "{e}");
+    }
+
+    #[test]
+    fn a_token_file_owned_by_another_user_is_a_miss() {
+        let (_tmp, mine, theirs) = mine_and_theirs();
+        mine.save(&key(), &token()).unwrap();
+        assert!(mine.load(&key()).is_some(), "the file itself is good");
+        assert!(theirs.load(&key()).is_none(), "another user's file is trusted");
+        let refused = theirs.warned.lock().unwrap().clone();
+        assert_eq!(refused, HashSet::from([mine.path_for(&key())]));
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_owned_by_another_user_is_not_used() {
+        let (_tmp, mine, theirs) = mine_and_theirs();
+        assert!(mine.lock(&key()).await.is_held(), "the lock file is good");
+        assert!(
+            !theirs.lock(&key()).await.is_held(),
+            "another user's lock file was used"
+        );
+    }
+
+    #[test]
+    fn an_identity_key_owned_by_another_user_is_refused_and_left_alone() {
+        let (tmp, _mine, theirs) = mine_and_theirs();
+        let path = tmp.path().join("c").join(KEY_FILE);
+        let before = fs::read(&path).unwrap();
+        let e = theirs.read_or_make_key().unwrap_err().to_string();
+        let me = rustix::process::geteuid().as_raw();
+        assert!(
+            e.contains(KEY_FILE) && e.contains(&format!("owned by uid {me}")),
+            "{e}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
     #[test]
     fn keys_parse_only_from_64_hex_digits() {
         assert!(parse_key(&"ab".repeat(32)).is_some());

@@ -344,6 +344,28 @@ const REJECTED: &[(&str, &str)] = &[
         "arabic-indic digits in account",
         "١٢٣٤٥٦٧٨٩٠١٢.dkr.ecr.us-east-1.amazonaws.com",
     ),
+    // Twelve bytes that are not twelve ASCII digits: the byte length alone cannot reject
+    // these, only the digit check (`char::is_numeric` would take every one of them).
+    (
+        "six arabic-indic digits, 12 bytes",
+        "\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "four fullwidth digits, 12 bytes",
+        "\u{FF11}\u{FF12}\u{FF13}\u{FF14}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "four devanagari digits, 12 bytes",
+        "\u{967}\u{968}\u{969}\u{96A}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "nine digits and a fullwidth zero, 12 bytes",
+        "123456789\u{FF10}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "ten digits and a superscript two, 12 bytes",
+        "1234567890\u{B2}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
     (
         "spoofed suffix",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
@@ -545,6 +567,20 @@ const REJECTED: &[(&str, &str)] = &[
     ("public alias look-alike", "ecr-public.aws.com.cn"),
     ("public with dotless i", "pub\u{131}ic.ecr.aws"),
 ];
+
+#[test]
+fn twelve_byte_non_ascii_account_ids_are_twelve_bytes_of_numeric_characters() {
+    // What makes the rows above a test of the digit check rather than of the length check.
+    let mut seen = 0;
+    for (name, input) in REJECTED.iter().filter(|(n, _)| n.ends_with(", 12 bytes")) {
+        let account = input.split('.').next().unwrap();
+        assert_eq!(account.len(), 12, "{name}");
+        assert!(!account.is_ascii(), "{name}");
+        assert!(account.chars().all(char::is_numeric), "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+}
 
 #[test]
 fn rejected_hosts_are_not_ecr() {

@@ -777,7 +777,10 @@ mod tests {
         let (_tmp, mine, theirs) = mine_and_theirs();
         mine.save(&key(), &token()).unwrap();
         assert!(mine.load(&key()).is_some(), "the file itself is good");
-        assert!(theirs.load(&key()).is_none(), "another user's file is trusted");
+        assert!(
+            theirs.load(&key()).is_none(),
+            "another user's file is trusted"
+        );
         let refused = theirs.warned.lock().unwrap().clone();
         assert_eq!(refused, HashSet::from([mine.path_for(&key())]));
     }

@@ -694,7 +694,13 @@ fn generated_host() -> impl Strategy<Value = Generated> {
 proptest! {
     #[test]
     fn parse_never_panics_on_any_string(input in any::<String>()) {
-        let _ = EcrHost::parse(&input);
+        if let Some(host) = EcrHost::parse(&input) {
+            prop_assert!(host.host().is_ascii(), "{:?} kept a non-ASCII char", input);
+            prop_assert_eq!(EcrHost::parse(host.host()), Some(host.clone()));
+            if let Some(account) = host.account_id() {
+                prop_assert!(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
     }
 
     #[test]

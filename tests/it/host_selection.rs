@@ -106,10 +106,7 @@ fn cases() -> Vec<(Vec<String>, &'static str, Option<u16>, Option<usize>)> {
         ),
         // An entry with a port is another registry's, even when it serves the whole host.
         (
-            vec![
-                format!("{HOST}:443/*"),
-                format!("{HOST}/team/*"),
-            ],
+            vec![format!("{HOST}:443/*"), format!("{HOST}/team/*")],
             HOST,
             None,
             Some(1),

@@ -6,6 +6,7 @@
 mod support;
 
 mod cache;
+mod claims;
 mod cli;
 mod config;
 mod disk_cache;

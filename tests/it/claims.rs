@@ -344,3 +344,32 @@ async fn the_kubelet_caches_a_password_without_expiry_for_an_hour() {
     .unwrap();
     assert_eq!(response.cache_duration, HOUR);
 }
+
+#[test]
+fn the_helper_finds_its_configuration_in_the_users_config_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".config/registry-auth");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("registries.toml"),
+        "[[registry]]\npattern = \"registry.example.com/*\"\nbasic = { username = \"ci\", password = \"pw\" }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"))
+        .arg("list")
+        .env_clear()
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!({ "https://registry.example.com": "ci" })
+    );
+}

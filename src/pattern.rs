@@ -911,3 +911,40 @@ fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> S
         Some((r, ri)) => format!("won over [{ri}]: {}", winner.reason_over(&r)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every string over `alphabet` of at most `max` characters.
+    fn strings(alphabet: &[char], max: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn label_globs_agree_with_wildmatch_on_every_short_label() {
+        // wildmatch shares no code with `label_matches`; labels hold no `?`, so its `?` never
+        // comes up. Lowercase patterns (as parsed), texts in either case.
+        let patterns = strings(&['a', 'b', '*'], 5);
+        let texts = strings(&['a', 'b', 'A', 'B'], 4);
+        for pattern in &patterns {
+            let oracle = WildMatch::new(pattern);
+            for text in &texts {
+                assert_eq!(
+                    label_matches(pattern.as_bytes(), text.as_bytes()),
+                    oracle.matches(&text.to_ascii_lowercase()),
+                    "{pattern:?} against {text:?}"
+                );
+            }
+        }
+    }
+}

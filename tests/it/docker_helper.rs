@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use registry_auth::front::docker::NOT_FOUND;
 use support::proxy::{Fault, Proxy};
@@ -211,12 +211,10 @@ fn concurrent_cold_gets_make_one_upstream_call() {
             Fault::default()
         }
     });
-    let started = Instant::now();
     let children: Vec<Child> = (0..4).map(|_| s.spawn("get", HOST)).collect();
     for child in children {
         assert_login(&child.wait_with_output().unwrap(), HOST);
     }
-    assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(
         s.proxy.count(GET_TOKEN),
         1,

@@ -114,7 +114,7 @@
 //! `registry-auth = { version = "…", default-features = false }`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aws;
 pub mod basic;
@@ -124,6 +124,7 @@ mod credential;
 mod error;
 mod files;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod front;
 pub mod index;
 pub mod pattern;
@@ -133,6 +134,7 @@ pub mod resolver;
 pub mod scope;
 mod time;
 #[cfg(feature = "valohai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "valohai")))]
 pub mod valohai;
 
 pub use async_trait::async_trait;

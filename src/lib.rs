@@ -106,12 +106,23 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the two binaries and the front ends they run ([`front`]); pulls in
-//!   clap and a log subscriber.
-//! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images ([`valohai`]).
+//! - `cli` (default): the two binaries and the front ends they run (the `front` module:
+//!   docker helper, kubelet plugin, configuration search, logging); pulls in clap, its
+//!   completion and man-page generators, a log subscriber, and a Tokio runtime.
+//! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images (the `valohai`
+//!   module); pulls in the YAML parser.
 //!
-//! An embedder that only resolves turns default features off:
-//! `registry-auth = { version = "…", default-features = false }`.
+//! An embedder that only resolves turns default features off, and gets none of those:
+//! `registry-auth = { version = "…", default-features = false }` (add
+//! `features = ["valohai"]` for the check). The library then asks Tokio for `sync` and `time`
+//! only; the embedder brings the runtime.
+//!
+//! # Platforms
+//!
+//! The library and both binaries build for Unix and Windows. The disk token store
+//! ([`cache`]'s second tier) and the configuration's file-mode warning need Unix modes and
+//! owners and exist only there; on Windows every process asks upstream (the in-memory cache
+//! still serves repeated requests within one).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use registry_auth::aws::{AwsOptions, EcrHost};
 use registry_auth::front::{self, DiskChoice, Setup, Verbosity};
 use registry_auth::pattern::{self, Explanation, MatchPattern};
@@ -21,26 +21,93 @@ use registry_auth::{
 };
 use serde_json::{json, Value};
 
-/// What `--help` adds after the options: the variables every subcommand reads.
-const ENVIRONMENT_HELP: &str = "\
-Environment:
-  REGISTRY_AUTH_CONFIG         the configuration file, unless --config names one
-  REGISTRY_AUTH_OWNER          the organisation that asks (kubelet; the docker helper)
-  REGISTRY_AUTH_ENVIRONMENT    the environment (worker pool) it runs in
-  REGISTRY_AUTH_CACHE_DIR      the disk token cache's directory
-  REGISTRY_AUTH_NO_DISK_CACHE  1: keep no tokens on disk
-  REGISTRY_AUTH_LOG            log filter: warn (default), info, debug, registry_auth=trace
-  REGISTRY_AUTH_LOG_FILE       also append the log to this file (created 0600)
-  NO_COLOR                     no colour in logs
-  AWS_ENDPOINT_URL             send AWS calls elsewhere (an emulator)
+/// The variables every subcommand reads, for `--help` and the man page.
+const ENVIRONMENT: [(&str, &str); 9] = [
+    (
+        "REGISTRY_AUTH_CONFIG",
+        "the configuration file, unless --config names one",
+    ),
+    (
+        "REGISTRY_AUTH_OWNER",
+        "the organisation that asks (kubelet, docker helper)",
+    ),
+    (
+        "REGISTRY_AUTH_ENVIRONMENT",
+        "the environment (worker pool) it runs in",
+    ),
+    (
+        "REGISTRY_AUTH_CACHE_DIR",
+        "the disk token cache's directory, unless --cache-dir names one",
+    ),
+    (
+        "REGISTRY_AUTH_NO_DISK_CACHE",
+        "1: keep no tokens on disk (as --no-disk-cache)",
+    ),
+    (
+        "REGISTRY_AUTH_LOG",
+        "the log filter: warn (default), info, debug, registry_auth=trace; -v and -q beat it",
+    ),
+    (
+        "REGISTRY_AUTH_LOG_FILE",
+        "also append the log to this file (created 0600; a symbolic link is refused)",
+    ),
+    (
+        "NO_COLOR",
+        "no colour in logs (there is none unless stderr is a terminal)",
+    ),
+    (
+        "AWS_ENDPOINT_URL",
+        "send AWS calls elsewhere, e.g. an emulator",
+    ),
+];
 
-Configuration: --config, else REGISTRY_AUTH_CONFIG, else
-$XDG_CONFIG_HOME/registry-auth/registries.toml (~/.config/... by default), else
-/etc/registry-auth/registries.toml. `registry-auth config path` says which and why.";
+/// Where the configuration is looked for, for `--help` and the man page.
+const CONFIG_SEARCH: &str = "--config FILE, else REGISTRY_AUTH_CONFIG, else \
+$XDG_CONFIG_HOME/registry-auth/registries.toml (~/.config/registry-auth/registries.toml when \
+XDG_CONFIG_HOME is unset), else /etc/registry-auth/registries.toml. \
+`registry-auth config path` prints which file and why.";
+
+/// The exit statuses, for the man page.
+const EXIT_STATUS: [(&str, &str); 4] = [
+    ("0", "success"),
+    (
+        "1",
+        "no entry serves the image, a check found a problem, or no configuration file was found",
+    ),
+    (
+        "2",
+        "bad input: arguments, image, configuration or another file",
+    ),
+    (
+        "3",
+        "the registry or cloud refused or failed: credentials, permissions, outages",
+    ),
+];
+
+/// What `--help` adds after the options.
+fn help_epilogue() -> String {
+    let width = ENVIRONMENT.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut text = String::from("Environment:\n");
+    for (name, what) in ENVIRONMENT {
+        text.push_str(&format!("  {name:width$}  {what}\n"));
+    }
+    text.push_str(&format!("\nConfiguration: {CONFIG_SEARCH}"));
+    text
+}
+
+/// The command line as parsed, `--help` included.
+fn command() -> clap::Command {
+    Cli::command().after_long_help(help_epilogue())
+}
 
 /// Short-lived credentials for private container registries (AWS ECR first).
+///
+/// Picks the registry entry that best matches an image, gets a short-lived credential from
+/// its source (an IAM user's key, the instance role, or a plain registry's password), and
+/// keeps it until shortly before it expires. `registry-auth kubelet` serves the kubelet as an
+/// image credential provider; `docker-credential-registry-auth` serves docker.
 #[derive(Parser)]
-#[command(name = "registry-auth", version, about, after_long_help = ENVIRONMENT_HELP)]
+#[command(name = "registry-auth", version)]
 struct Cli {
     /// More log output: -v info, -vv debug, -vvv trace (beats REGISTRY_AUTH_LOG).
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -272,7 +339,7 @@ fn exit_code(e: &Error) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     front::init_logging(Verbosity::from_flags(cli.verbose, cli.quiet));
     // Progress notes are for a person at a terminal, and `-q` silences them too.
     let notes = !cli.quiet && std::io::stderr().is_terminal();
@@ -324,15 +391,7 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Path { config, json }) => {
             config_path(config.config.as_deref(), json)
         }
-        Command::Completions { shell } => {
-            clap_complete::generate(
-                clap_complete::Shell::from(shell),
-                &mut Cli::command(),
-                "registry-auth",
-                &mut std::io::stdout().lock(),
-            );
-            ExitCode::SUCCESS
-        }
+        Command::Completions { shell } => completions(shell),
         Command::Man { out_dir } => man(out_dir.as_deref()),
     }
 }
@@ -376,20 +435,78 @@ fn config_path(flag: Option<&Path>, json: bool) -> ExitCode {
     }
 }
 
+/// `completions SHELL`: the script on stdout.
+fn completions(shell: CompletionShell) -> ExitCode {
+    const BIN: &str = "registry-auth";
+    let mut script = Vec::new();
+    clap_complete::generate(
+        clap_complete::Shell::from(shell),
+        &mut command(),
+        BIN,
+        &mut script,
+    );
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if let CompletionShell::Bash = shell {
+        // clap_complete's bash generator spells a subcommand's state of a hyphenated binary
+        // two ways: the loop that walks the words reaches `registry__auth__subcmd__get`, the
+        // `case` arms expect `registry__subcmd__auth__subcmd__get`, and no subcommand's flags
+        // ever complete. One spelling, the loop's, fixes it (and is a no-op once the generator
+        // agrees with itself); the completion test tries it in bash.
+        script = script.replace(&BIN.replace('-', "__subcmd__"), &BIN.replace('-', "__"));
+    }
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), script.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(false, &format!("cannot write the completion script: {e}")),
+    }
+}
+
 /// `man`: the page on stdout, or one page per subcommand in `out_dir`.
 fn man(out_dir: Option<&Path>) -> ExitCode {
     let written = match out_dir {
         Some(dir) => std::fs::create_dir_all(dir)
             .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .and_then(|()| {
+                let mut page = std::fs::File::create(dir.join("registry-auth.1"))?;
+                render_man(&mut page)
+            })
             .map_err(|e| format!("cannot write the man pages into {}: {e}", dir.display())),
-        None => clap_mangen::Man::new(Cli::command())
-            .render(&mut std::io::stdout().lock())
+        None => render_man(&mut std::io::stdout().lock())
             .map_err(|e| format!("cannot write the man page: {e}")),
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(false, &e),
     }
+}
+
+/// The main man page: clap's sections, then ENVIRONMENT, FILES, EXIT STATUS and SEE ALSO.
+fn render_man(w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use roff::{bold, roman, Roff};
+    let man = clap_mangen::Man::new(Cli::command());
+    man.render_title(w)?;
+    man.render_name_section(w)?;
+    man.render_synopsis_section(w)?;
+    man.render_description_section(w)?;
+    man.render_options_section(w)?;
+    man.render_subcommands_section(w)?;
+    let mut roff = Roff::new();
+    let mut table = |title: &str, rows: &[(&str, &str)]| {
+        roff.control("SH", [title]);
+        for (term, what) in rows {
+            roff.control("TP", [])
+                .text([bold(*term)])
+                .text([roman(*what)]);
+        }
+    };
+    table("ENVIRONMENT", &ENVIRONMENT);
+    table("EXIT STATUS", &EXIT_STATUS);
+    roff.control("SH", ["FILES"]).text([roman(CONFIG_SEARCH)]);
+    roff.control("SH", ["SEE ALSO"]).text([
+        bold("docker-credential-registry-auth"),
+        roman(" --help: the docker credential helper, reading the same configuration."),
+    ]);
+    roff.to_writer(w)?;
+    man.render_version_section(w)
 }
 
 fn fail(json: bool, message: &str) -> ExitCode {

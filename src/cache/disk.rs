@@ -95,7 +95,7 @@ const LOCK_POLL_MIN: Duration = Duration::from_millis(5);
 const LOCK_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// A directory of cached tokens shared by the processes of one user; see the
-/// [module documentation](self).
+/// [cache documentation](super).
 ///
 /// `Debug` shows the directory and the lock wait; the store holds no token in memory.
 #[derive(Clone)]

@@ -26,7 +26,7 @@
 //!
 //! Docker asks per registry *host*, never per image. The server URL is reduced to `HOST[:PORT]`
 //! (a scheme, a trailing `/` and any path are dropped; `index.docker.io` is `docker.io`), and the
-//! entry is picked by [`DefaultResolver::select_host`]: among the entries whose host and port fit,
+//! entry is picked by [`DefaultResolver::select_host`](crate::DefaultResolver::select_host): among the entries whose host and port fit,
 //! the most specific host wins (fewer wildcard host labels, then more literal host characters);
 //! then an entry serving the whole host (pattern without a path, or `/*`) beats one that narrows
 //! by path; then the entry listed first. **Entries that narrow by path cannot be told apart by

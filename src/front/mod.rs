@@ -29,11 +29,11 @@
 //! configuration is `registry-auth\registries.toml` in the roaming AppData folder, and there is
 //! no system-wide file (name one with `REGISTRY_AUTH_CONFIG`).
 
-mod discovery;
+pub mod discovery;
 pub mod docker;
 pub mod kubelet;
-mod log;
-mod progress;
+pub mod logging;
+pub mod progress;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,7 +47,7 @@ use crate::{DefaultResolver, Error};
 #[cfg(unix)]
 pub use discovery::SYSTEM_CONFIG;
 pub use discovery::{find_config, ConfigLocation, ConfigNotFound, ConfigReason};
-pub use log::{init_logging, init_tracing, report, use_color, Verbosity, LOG_FILE_VAR};
+pub use logging::{init_logging, init_tracing, report, use_color, Verbosity, LOG_FILE_VAR};
 pub use progress::{notify_if_slow, waiting_for, SLOW_AFTER};
 
 /// The organisation whose job asks, for the docker helper and the kubelet plugin.

@@ -336,8 +336,8 @@ fn list_store_erase_and_version() {
 
     // `store` and `erase` say that nothing is stored (so that `docker login` under
     // `credsStore` does not report a success that kept nothing), unless told to ignore them.
-    let creds = format!(r#"{{"ServerURL":"ghcr.io","Username":"me","Secret":"hunter2"}}"#);
-    for (action, input) in [("store", creds.as_str()), ("erase", HOST)] {
+    let creds = r#"{"ServerURL":"ghcr.io","Username":"me","Secret":"hunter2"}"#;
+    for (action, input) in [("store", creds), ("erase", HOST)] {
         let out = s.run(action, input);
         assert_eq!(out.status.code(), Some(1), "{action}");
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));

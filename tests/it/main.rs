@@ -7,6 +7,7 @@ mod support;
 
 mod cache;
 mod cli;
+mod completions;
 mod config;
 mod disk_cache;
 mod docker_helper;

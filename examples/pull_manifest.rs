@@ -1,5 +1,5 @@
-//! Pull an image manifest with a credential the library resolves: the last step of the seed's
-//! "Use the private image", done by hand.
+//! Pull an image manifest with a credential the library resolves: the last step ("Use the private
+//! image") of Valohai's guide to pulling from AWS ECR, done by hand.
 //!
 //! ```sh
 //! cargo run --example pull_manifest -- --config registries.toml 127.0.0.1:5000/tiny:v1

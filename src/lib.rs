@@ -137,6 +137,8 @@ mod files;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod front;
+#[allow(dead_code)] // Used by the live check and the Google and Azure providers.
+mod http;
 pub mod index;
 pub mod pattern;
 pub mod provider;

@@ -57,13 +57,20 @@
 //!   [`CachePolicy::max_lifetime`](crate::cache::CachePolicy::max_lifetime). `None` means the
 //!   password does not expire; such credentials are never written to the disk cache.
 //! - **Runtime.** `fetch` runs on the caller's Tokio runtime.
+//! - **Request attributes.** Some front ends know who asks: the kubelet sends the pod's
+//!   service-account token and annotations ([`RequestAttributes`]). A provider sees them (through
+//!   [`RegistryTarget::request`]) only if its
+//!   [`request_identity`](CredentialProvider::request_identity) says what of them its credential
+//!   depends on; the resolver then files the token under that too, so one service account's
+//!   token never serves another's request. A provider that does not answer never sees them.
 //!
 //! `examples/custom_provider.rs` is a whole one, tested against a real registry.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::reference::ImageReference;
 use crate::{Error, RegistryCredential};
@@ -77,6 +84,124 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
 
     /// Who the credentials belong to, for the cache key. Asked once per entry.
     fn identity(&self) -> CacheIdentity;
+
+    /// What of the request's attributes (the kubelet's service-account token and annotations)
+    /// the credential depends on, added to [`identity`](Self::identity) for this request's cache
+    /// key. Asked on every resolve.
+    ///
+    /// `None` (the default): the credential does not depend on who asks, and
+    /// [`fetch`](Self::fetch) gets a target without the attributes. A provider that uses them
+    /// names here everything of them it uses, with secret parts (the token) in
+    /// [`CacheIdentity::with_secret`].
+    fn request_identity(&self, request: &RequestAttributes) -> Option<CacheIdentity> {
+        let _ = request;
+        None
+    }
+}
+
+/// What a request carries beyond the image: on the kubelet path, the service-account token of
+/// the pod that pulls and the service account's annotations that the kubelet is configured to
+/// pass.
+///
+/// `Debug` shows the annotations and whether there is a token, never the token.
+///
+/// ```
+/// use registry_auth::provider::RequestAttributes;
+///
+/// let request = RequestAttributes::new()
+///     .with_service_account_token("eyJhbGciOi.payload.signature".into())
+///     .with_annotation("eks.amazonaws.com/ecr-role-arn", "arn:aws:iam::123456789012:role/pull");
+/// assert!(!format!("{request:?}").contains("payload"));
+/// assert_eq!(request.annotation("eks.amazonaws.com/ecr-role-arn"), Some("arn:aws:iam::123456789012:role/pull"));
+/// ```
+#[derive(Clone, Default)]
+pub struct RequestAttributes {
+    service_account_token: Option<SecretString>,
+    annotations: BTreeMap<String, String>,
+}
+
+/// The attributes of a request that carries none.
+static NO_ATTRIBUTES: RequestAttributes = RequestAttributes::none();
+
+impl RequestAttributes {
+    /// No token, no annotations.
+    pub const fn none() -> Self {
+        Self {
+            service_account_token: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// No token, no annotations.
+    pub fn new() -> Self {
+        Self::none()
+    }
+
+    /// With the pod's service-account token (an empty token counts as none).
+    pub fn with_service_account_token(mut self, token: SecretString) -> Self {
+        self.service_account_token = (!token.expose_secret().is_empty()).then_some(token);
+        self
+    }
+
+    /// With one service-account annotation.
+    pub fn with_annotation(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.annotations.insert(key.into(), value.into());
+        self
+    }
+
+    /// With these service-account annotations.
+    pub fn with_annotations(
+        mut self,
+        annotations: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        self.annotations.extend(annotations);
+        self
+    }
+
+    /// The pod's service-account token, if the request carried one.
+    pub fn service_account_token(&self) -> Option<&SecretString> {
+        self.service_account_token.as_ref()
+    }
+
+    /// One service-account annotation.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+
+    /// Every service-account annotation passed.
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        &self.annotations
+    }
+
+    /// Whether the request carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.service_account_token.is_none() && self.annotations.is_empty()
+    }
+}
+
+impl PartialEq for RequestAttributes {
+    fn eq(&self, other: &Self) -> bool {
+        let token = |r: &Self| {
+            r.service_account_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_owned())
+        };
+        self.annotations == other.annotations && token(self) == token(other)
+    }
+}
+
+impl Eq for RequestAttributes {}
+
+impl fmt::Debug for RequestAttributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestAttributes")
+            .field(
+                "service_account_token",
+                &self.service_account_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("annotations", &self.annotations)
+            .finish()
+    }
 }
 
 /// Where a credential is wanted: a registry host and port, and the image when the caller knows
@@ -87,6 +212,7 @@ pub struct RegistryTarget<'a> {
     host: &'a str,
     port: Option<u16>,
     image: Option<&'a ImageReference>,
+    request: &'a RequestAttributes,
 }
 
 impl<'a> RegistryTarget<'a> {
@@ -96,6 +222,7 @@ impl<'a> RegistryTarget<'a> {
             host: image.host(),
             port: image.port(),
             image: Some(image),
+            request: &NO_ATTRIBUTES,
         }
     }
 
@@ -105,7 +232,26 @@ impl<'a> RegistryTarget<'a> {
             host,
             port,
             image: None,
+            request: &NO_ATTRIBUTES,
         }
+    }
+
+    /// The same target, for a request carrying `request`.
+    pub fn with_request(mut self, request: &'a RequestAttributes) -> Self {
+        self.request = request;
+        self
+    }
+
+    /// The same target without the request's attributes.
+    pub fn without_request(mut self) -> Self {
+        self.request = &NO_ATTRIBUTES;
+        self
+    }
+
+    /// What the request carries beyond the image (empty unless the provider's
+    /// [`request_identity`](CredentialProvider::request_identity) asked for it).
+    pub fn request(&self) -> &'a RequestAttributes {
+        self.request
     }
 
     /// The registry host as the image names it (compare it ASCII-case-insensitively).

@@ -236,17 +236,33 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     if bytes.len() == 64 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err((0, K::HexIdentifierAsName));
     }
-    if has_scheme(bytes) {
+
+    // One pass finds every separator the rules below need. Neither the name nor the tag may
+    // hold '@', so the first one starts the digest; a tag is what follows the last ':' when no
+    // '/' comes after it (else the ':' is a port's).
+    let mut at = None;
+    let (mut first_colon, mut last_colon) = (None, None);
+    let (mut first_slash, mut last_slash) = (None, None);
+    for (i, &b) in bytes.iter().enumerate() {
+        if class(b) & SEPARATOR == 0 {
+            continue;
+        }
+        if b == b'@' {
+            at = Some(i);
+            break;
+        } else if b == b':' {
+            first_colon = first_colon.or(Some(i));
+            last_colon = Some(i);
+        } else {
+            first_slash = first_slash.or(Some(i));
+            last_slash = Some(i);
+        }
+    }
+    // A scheme's ':' comes before any '@' (a name never holds one).
+    if first_colon.is_some_and(|c| has_scheme(bytes, c)) {
         return Err((0, K::Scheme));
     }
-
-    // Neither the name nor the tag may hold '@', so the first one starts the digest; a tag is
-    // what follows the last ':' when no '/' comes after it (else the ':' is a port's).
-    let at = bytes.iter().position(|&b| b == b'@');
     let name_tag_end = at.unwrap_or(bytes.len());
-    let name_tag = &bytes[..name_tag_end];
-    let last_colon = name_tag.iter().rposition(|&b| b == b':');
-    let last_slash = name_tag.iter().rposition(|&b| b == b'/');
     let tag_colon = match (last_colon, last_slash) {
         (Some(c), Some(s)) if c > s => Some(c),
         (Some(c), None) => Some(c),
@@ -255,7 +271,7 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     let name_end = tag_colon.unwrap_or(name_tag_end);
 
     // splitDockerDomain: only a first component followed by '/' can be a domain.
-    let first_slash = bytes[..name_end].iter().position(|&b| b == b'/');
+    let first_slash = first_slash.filter(|&s| s < name_end);
     let (domain, path_start) = match first_slash {
         Some(slash) if looks_like_domain(&bytes[..slash]) => {
             (Some(scan_domain(bytes, slash)?), slash + 1)
@@ -295,6 +311,41 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
         tag: tag_colon.map(|colon| &input[colon + 1..name_tag_end]),
         digest: at.map(|at| &input[at + 1..]),
     })
+}
+
+/// Byte classes for the scans, one table lookup per byte.
+const LOWER: u8 = 1;
+const DIGIT: u8 = 2;
+const UPPER: u8 = 4;
+/// `[A-Za-z0-9_]`: a tag's word characters.
+const WORD: u8 = 8;
+/// `@`, `:` and `/`: where a reference's parts meet.
+const SEPARATOR: u8 = 16;
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = if c.is_ascii_lowercase() {
+            LOWER | WORD
+        } else if c.is_ascii_digit() {
+            DIGIT | WORD
+        } else if c.is_ascii_uppercase() {
+            UPPER | WORD
+        } else if c == b'_' {
+            WORD
+        } else if c == b'@' || c == b':' || c == b'/' {
+            SEPARATOR
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
+fn class(b: u8) -> u8 {
+    CLASS[b as usize]
 }
 
 impl Parts<'_> {
@@ -338,11 +389,9 @@ impl Parts<'_> {
     }
 }
 
-/// Whether the input starts with `scheme://` (RFC 3986 scheme characters).
-fn has_scheme(bytes: &[u8]) -> bool {
-    let Some(colon) = bytes.iter().position(|&b| b == b':') else {
-        return false;
-    };
+/// Whether the input starts with `scheme://` (RFC 3986 scheme characters), `colon` being its
+/// first `:`.
+fn has_scheme(bytes: &[u8], colon: usize) -> bool {
     let scheme = &bytes[..colon];
     scheme.first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
@@ -391,23 +440,31 @@ fn scan_domain(bytes: &[u8], end: usize) -> Result<DomainSpan, Failure> {
 fn scan_domain_name(bytes: &[u8], end: usize) -> Result<(), Failure> {
     let fail = |at| Err((at, ReferenceErrorKind::InvalidDomain));
     let mut label_start = 0;
-    for i in 0..=end {
-        let b = bytes.get(i).copied().filter(|_| i < end);
+    for (i, &b) in bytes[..end].iter().enumerate() {
+        if class(b) & (LOWER | DIGIT | UPPER) != 0 {
+            continue;
+        }
         match b {
-            None | Some(b'.') => {
+            b'.' => {
                 if i == label_start {
-                    // Point at the dot that makes the label empty: a trailing one is just before.
-                    return fail(if b.is_none() && i > 0 { i - 1 } else { i });
+                    return fail(i);
                 }
                 if bytes[i - 1] == b'-' {
                     return fail(i - 1);
                 }
                 label_start = i + 1;
             }
-            Some(b'-') if i == label_start => return fail(i),
-            Some(b) if b.is_ascii_alphanumeric() || b == b'-' => {}
-            Some(_) => return fail(i),
+            b'-' if i == label_start => return fail(i),
+            b'-' => {}
+            _ => return fail(i),
         }
+    }
+    // The last label: an empty one points at the trailing dot just before it.
+    if end == label_start {
+        return fail(end.saturating_sub(1));
+    }
+    if bytes[end - 1] == b'-' {
+        return fail(end - 1);
     }
     Ok(())
 }
@@ -462,7 +519,7 @@ fn scan_path(bytes: &[u8], start: usize, end: usize) -> Result<(), Failure> {
         };
         Err((at, kind))
     };
-    let is_alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let is_alnum = |b: u8| class(b) & (LOWER | DIGIT) != 0;
     let mut i = start;
     loop {
         // Here an alphanumeric run must begin: at a component's start or after a separator.
@@ -500,9 +557,12 @@ fn scan_tag(bytes: &[u8], start: usize, end: usize) -> Result<(), Failure> {
     if start == end {
         return fail(start);
     }
-    for (i, &b) in bytes.iter().enumerate().take(end).skip(start) {
-        let word = b.is_ascii_alphanumeric() || b == b'_';
-        if i - start == MAX_TAG_LEN || !(word || (i > start && matches!(b, b'.' | b'-'))) {
+    if class(bytes[start]) & WORD == 0 {
+        return fail(start);
+    }
+    for (k, &b) in bytes[start + 1..end].iter().enumerate() {
+        let i = start + 1 + k;
+        if i - start == MAX_TAG_LEN || (class(b) & WORD == 0 && b != b'.' && b != b'-') {
             return fail(i);
         }
     }

@@ -18,13 +18,13 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
-use crate::aws::AwsOptions;
+use crate::aws::{AwsOptions, SdkCredentialsProvider, SharedSdk};
 use crate::cache::{CacheKey, CachePolicy, Clock, SystemClock, TokenCache, TokenStore};
 use crate::config::{ProviderOptions, RegistryConfig, RegistryEntry};
 use crate::error::NoEntry;
 use crate::index::PatternIndex;
 use crate::pattern::{self, Explanation, MatchPattern};
-use crate::provider::{CredentialProvider, RegistryTarget};
+use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes};
 use crate::reference::ImageReference;
 use crate::scope::{EntryScope, ResolveContext};
 use crate::{Error, RegistryCredential};
@@ -80,11 +80,46 @@ enum SlotSource {
     Entry(Box<RegistryEntry>),
     /// An entry given in code with its provider.
     Provider(Arc<dyn CredentialProvider>),
+    /// An entry given in code with the embedder's AWS credentials.
+    Aws(Box<AwsEntry>),
+}
+
+/// The embedder's AWS credentials for one entry; the provider is made at first use, over the
+/// builder's final options.
+enum AwsEntry {
+    /// Credentials, region and settings from an `SdkConfig`.
+    Sdk(Box<aws_config::SdkConfig>),
+    /// A credentials provider and the region for hosts that are not ECR hostnames.
+    Credentials(
+        aws_credential_types::provider::SharedCredentialsProvider,
+        String,
+    ),
+}
+
+impl AwsEntry {
+    fn provider(&self, options: &ProviderOptions) -> Result<Arc<dyn CredentialProvider>, Error> {
+        let builder = SdkCredentialsProvider::builder().options(options.aws.clone());
+        let builder = match self {
+            AwsEntry::Sdk(sdk) => builder.sdk_config((**sdk).clone()),
+            AwsEntry::Credentials(provider, region) => {
+                let builder = builder
+                    .credentials_provider(provider.clone())
+                    .region(region);
+                match &options.sdk {
+                    Some(shared) => builder.sdk_config(shared.config.clone()),
+                    None => builder,
+                }
+            }
+        };
+        Ok(Arc::new(builder.build()?))
+    }
 }
 
 /// A slot's provider, and its identity as the cache files it.
 struct Built {
     provider: Arc<dyn CredentialProvider>,
+    /// The identity the provider gave, for keys that add a request's attributes.
+    raw: CacheIdentity,
     identity: Arc<str>,
 }
 
@@ -292,11 +327,45 @@ impl DefaultResolver {
                 e.within(entry.source.kind())
                     .at("<entries>", i, entry.pattern.to_string())
             })?,
+            SlotSource::Aws(entry) => entry.provider(&self.options)?,
         };
-        let identity = self.cache.identity_key().digest(&provider.identity());
+        let raw = provider.identity();
+        let identity = self.cache.identity_key().digest(&raw);
         // Two callers may build at once; the first to set wins, and both use its provider.
-        let _ = slot.built.set(Built { provider, identity });
+        let _ = slot.built.set(Built {
+            provider,
+            raw,
+            identity,
+        });
         Ok(slot.built.get().expect("set just above"))
+    }
+
+    /// The credential for `image` from the best-matching entry that `context` may use, for a
+    /// request carrying `request` (the kubelet's service-account token and annotations).
+    ///
+    /// Only a provider whose [`request_identity`](CredentialProvider::request_identity) depends
+    /// on the attributes sees them; its tokens are then filed under that identity as well (the
+    /// token only as a keyed hash), so a token fetched for one service account never serves
+    /// another's request. Every other provider is asked, and cached, as by
+    /// [`resolve_in`](RegistryResolver::resolve_in).
+    pub async fn resolve_with(
+        &self,
+        context: &ResolveContext,
+        image: &ImageReference,
+        request: &RequestAttributes,
+    ) -> Result<Resolved, Error> {
+        let Some((i, _)) = self.select_in(context, image)? else {
+            let ruled_out = self
+                .explain_in(context, image)
+                .candidates
+                .into_iter()
+                .filter(|c| c.ruled_out)
+                .map(|c| format!("registry[{}] {}", c.index, c.reason))
+                .collect();
+            return Err(self.no_entry(context, image.as_str(), ruled_out));
+        };
+        let target = RegistryTarget::for_image(image).with_request(request);
+        self.fetch(i, &target, image.domain()).await
     }
 
     /// Entry `i`'s credential for `target` (whose `HOST[:PORT]` is `domain`), from the cache
@@ -314,13 +383,22 @@ impl DefaultResolver {
             entry: i,
             pattern: Arc::clone(&self.slots[i].pattern),
         };
-        if let Some(credential) = self.cache.get_fresh(&built.identity, &registry) {
+        // A provider that depends on the request files its tokens under the request's parts
+        // too; every other provider never sees them.
+        let (identity, target) = match built.provider.request_identity(target.request()) {
+            None => (Arc::clone(&built.identity), target.without_request()),
+            Some(request) => {
+                let identity = built.raw.clone().with_base("request", &request);
+                (self.cache.identity_key().digest(&identity), *target)
+            }
+        };
+        if let Some(credential) = self.cache.get_fresh(&identity, &registry) {
             return Ok(resolved(credential));
         }
-        let key = CacheKey::new(Arc::clone(&built.identity), &registry);
+        let key = CacheKey::new(identity, &registry);
         let provider = &built.provider;
         self.cache
-            .get_or_fetch(&key, || provider.fetch(target))
+            .get_or_fetch(&key, || provider.fetch(&target))
             .await
             .map(resolved)
     }
@@ -342,17 +420,7 @@ impl RegistryResolver for DefaultResolver {
         context: &ResolveContext,
         image: &ImageReference,
     ) -> Result<Resolved, Error> {
-        let Some((i, _)) = self.select_in(context, image)? else {
-            let ruled_out = self
-                .explain_in(context, image)
-                .candidates
-                .into_iter()
-                .filter(|c| c.ruled_out)
-                .map(|c| format!("registry[{}] {}", c.index, c.reason))
-                .collect();
-            return Err(self.no_entry(context, image.as_str(), ruled_out));
-        };
-        self.fetch(i, &RegistryTarget::for_image(image), image.domain())
+        self.resolve_with(context, image, &RequestAttributes::none())
             .await
     }
 }
@@ -362,6 +430,7 @@ impl RegistryResolver for DefaultResolver {
 pub struct DefaultResolverBuilder {
     slots: Vec<(MatchPattern, Slot)>,
     aws: AwsOptions,
+    sdk: Option<SharedSdk>,
     policy: CachePolicy,
     clock: Arc<dyn Clock>,
     store: Option<Arc<dyn TokenStore>>,
@@ -372,6 +441,7 @@ impl Default for DefaultResolverBuilder {
         Self {
             slots: Vec::new(),
             aws: AwsOptions::default(),
+            sdk: None,
             policy: CachePolicy::default(),
             clock: Arc::new(SystemClock),
             store: None,
@@ -384,15 +454,74 @@ impl fmt::Debug for DefaultResolverBuilder {
         f.debug_struct("DefaultResolverBuilder")
             .field("entries", &self.slots.len())
             .field("aws", &self.aws)
+            .field("sdk_config", &self.sdk.is_some())
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
 }
 
 impl DefaultResolverBuilder {
-    /// Endpoint, timeouts and retries for the built-in AWS providers of every entry.
+    /// Endpoint, timeouts, retries, IMDS endpoint and app name for the built-in AWS providers
+    /// of every entry, whenever it is called: providers are made at first use, with the
+    /// builder's final settings.
     pub fn aws_options(mut self, options: AwsOptions) -> Self {
         self.aws = options;
+        self
+    }
+
+    /// The embedder's own AWS SDK configuration, as the default of every AWS entry: every call
+    /// goes over it (its HTTP client, endpoint, timeouts, retries, app name), and `aws_chain`
+    /// entries without a `profile` take their credentials and fallback region from it instead
+    /// of aws-config's chain. Entries with credentials of their own (an IAM user's key, an
+    /// instance role, a web identity) keep them.
+    ///
+    /// ```no_run
+    /// use registry_auth::{DefaultResolver, RegistryConfig};
+    ///
+    /// # async fn run() -> Result<(), registry_auth::Error> {
+    /// let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let config = RegistryConfig::from_toml_str(r#"
+    ///     [[registry]]
+    ///     pattern = "*.dkr.ecr.*.amazonaws.com/*"
+    ///     aws_chain = {}
+    /// "#, "inline")?;
+    /// let resolver = DefaultResolver::builder().config(&config).aws_sdk_config(sdk).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn aws_sdk_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.sdk = Some(SharedSdk::new(sdk));
+        self
+    }
+
+    /// Adds one entry whose ECR tokens come with the credentials, region and settings of an
+    /// embedder's `SdkConfig` (see [`SdkCredentialsProvider`]).
+    pub fn aws_sdk_entry(self, pattern: MatchPattern, sdk: aws_config::SdkConfig) -> Self {
+        self.aws_entry(pattern, AwsEntry::Sdk(Box::new(sdk)))
+    }
+
+    /// Adds one entry whose ECR tokens come with an embedder's credentials provider; `region`
+    /// is where calls go for hosts that are not ECR hostnames. Calls go over the
+    /// [`aws_sdk_config`](Self::aws_sdk_config) when one is given, else the
+    /// [`aws_options`](Self::aws_options).
+    pub fn aws_credentials_entry(
+        self,
+        pattern: MatchPattern,
+        credentials: aws_credential_types::provider::SharedCredentialsProvider,
+        region: impl Into<String>,
+    ) -> Self {
+        self.aws_entry(pattern, AwsEntry::Credentials(credentials, region.into()))
+    }
+
+    fn aws_entry(mut self, pattern: MatchPattern, entry: AwsEntry) -> Self {
+        self.slots.push((
+            pattern.clone(),
+            Slot {
+                pattern: pattern.as_str().into(),
+                scope: EntryScope::default(),
+                source: SlotSource::Aws(Box::new(entry)),
+                built: OnceLock::new(),
+            },
+        ));
         self
     }
 
@@ -498,7 +627,10 @@ impl DefaultResolverBuilder {
             slots,
             index: PatternIndex::new(patterns),
             cache,
-            options: ProviderOptions { aws: self.aws },
+            options: ProviderOptions {
+                aws: self.aws,
+                sdk: self.sdk,
+            },
         })
     }
 }

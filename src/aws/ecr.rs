@@ -1,4 +1,5 @@
-//! The ECR `GetAuthorizationToken` call, and what it needs to know about a registry.
+//! The ECR `GetAuthorizationToken` call (ECR Public's for its hosts), and what it needs to know
+//! about a registry.
 
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -28,6 +29,8 @@ pub struct EcrTarget {
     pub fips: bool,
     /// Use the dual-stack endpoint.
     pub dual_stack: bool,
+    /// ECR Public (`public.ecr.aws`): the token comes from the `ecr-public` API in us-east-1.
+    pub public: bool,
 }
 
 impl EcrTarget {
@@ -36,26 +39,34 @@ impl EcrTarget {
     /// An ECR hostname decides the account, the region and the endpoint variant; the fallback
     /// region is used only for other hosts.
     ///
+    /// ECR Public hosts (`public.ecr.aws`, `ecr-public.aws.com`) get a public target in
+    /// us-east-1, the only region of the `ecr-public` API.
+    ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] for ECR Public hosts (their tokens come from another API), and
-    /// for a host that is not an ECR hostname when there is no fallback region.
+    /// [`Error::Unsupported`] for a host that is not an ECR hostname when there is no fallback
+    /// region.
     pub fn resolve(
         target: &RegistryTarget<'_>,
         fallback_region: Option<&str>,
     ) -> Result<Self, Error> {
         let registry = target.registry();
         match EcrHost::parse(target.host()) {
-            Some(h) if h.is_public() => Err(Error::unsupported(
+            Some(h) if h.is_public() => Ok(Self {
                 registry,
-                "this is ECR Public: its images pull without credentials, and its tokens come from the separate ecr-public API, which this provider does not call; remove the entry or narrow its pattern to private registries",
-            )),
+                registry_id: None,
+                region: super::public::REGION.to_owned(),
+                fips: false,
+                dual_stack: false,
+                public: true,
+            }),
             Some(h) => Ok(Self {
                 registry,
                 registry_id: h.account_id().map(str::to_owned),
                 region: h.region().unwrap_or_default().to_owned(),
                 fips: h.fips(),
                 dual_stack: h.dual_stack(),
+                public: false,
             }),
             None => match fallback_region.filter(|r| !r.trim().is_empty()) {
                 Some(region) => Ok(Self {
@@ -64,6 +75,7 @@ impl EcrTarget {
                     region: region.to_owned(),
                     fips: false,
                     dual_stack: false,
+                    public: false,
                 }),
                 None => Err(Error::unsupported(
                     registry,
@@ -79,8 +91,9 @@ impl EcrTarget {
 /// own. `caller` names who is calling in error messages (`role arn:aws:iam::…`).
 ///
 /// The call goes to the target's region and endpoint variant, and sends its account id as
-/// `registryIds`, so a cross-account pull gets that registry's proxy endpoint. The decoded token
-/// is `AWS:<password>`; the credential has username `AWS`.
+/// `registryIds`, so a cross-account pull gets that registry's proxy endpoint; for an ECR
+/// Public target it goes to the `ecr-public` API in us-east-1. The decoded token is
+/// `AWS:<password>`; the credential has username `AWS`.
 ///
 /// # Errors
 ///
@@ -112,6 +125,9 @@ pub(crate) async fn ecr_token(
     target: &EcrTarget,
     caller: &Caller<'_>,
 ) -> Result<RegistryCredential, Error> {
+    if target.public {
+        return super::public::ecr_public_token(sdk, credentials, target, caller).await;
+    }
     let conf = aws_sdk_ecr::config::Builder::from(sdk)
         .region(Region::new(target.region.clone()))
         .credentials_provider(credentials)
@@ -170,7 +186,7 @@ pub(crate) async fn ecr_token(
     ))
 }
 
-fn invalid(detail: &str) -> Error {
+pub(crate) fn invalid(detail: &str) -> Error {
     AwsError::Service {
         service: "ECR",
         operation: "GetAuthorizationToken",
@@ -194,7 +210,7 @@ fn looks_like_server(s: &str) -> bool {
 }
 
 /// The base64 token decodes to `AWS:<password>`; the password is what the registry checks.
-fn decode_token(token: &str) -> Result<SecretString, Error> {
+pub(crate) fn decode_token(token: &str) -> Result<SecretString, Error> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| invalid("the authorizationToken is not base64"))?;
@@ -243,8 +259,9 @@ mod tests {
         assert!(e.to_string().contains("set `region`"), "{e}");
 
         let public = crate::ImageReference::parse("public.ecr.aws/x/y").unwrap();
-        let e = EcrTarget::resolve(&RegistryTarget::for_image(&public), Some("us-east-1"));
-        assert!(matches!(e, Err(Error::Unsupported { .. })));
+        let t = EcrTarget::resolve(&RegistryTarget::for_image(&public), Some("eu-west-1")).unwrap();
+        assert!(t.public);
+        assert_eq!((t.region.as_str(), t.registry_id), ("us-east-1", None));
     }
 
     #[test]

@@ -52,6 +52,17 @@ pub enum AwsError {
         /// What went wrong, in our words.
         detail: String,
     },
+    /// A credentials source (the standard chain, a web identity token, an embedder's
+    /// credentials provider) gave no credentials.
+    #[error("could not get AWS credentials from {origin}: {detail}")]
+    NoCredentials {
+        /// The source, e.g. `the standard AWS chain (profile dev)`.
+        origin: String,
+        /// What went wrong, in our words, with the fix where one is known.
+        detail: String,
+        /// Whether trying again later may help.
+        retryable: bool,
+    },
     /// A call failed in a way not covered above.
     #[error("{service} {operation} failed: {what}{}", call_facts(*status, code.as_deref(), request_id.as_deref()))]
     Service {
@@ -81,6 +92,7 @@ impl AwsError {
                 code.as_deref(),
                 Some("ExpiredToken" | "ExpiredTokenException" | "InvalidIdentityToken")
             ),
+            AwsError::NoCredentials { retryable, .. } => !retryable,
             AwsError::Imds { .. } => false,
         }
     }
@@ -88,6 +100,7 @@ impl AwsError {
     fn is_retryable(&self) -> bool {
         match self {
             AwsError::Imds { .. } => true,
+            AwsError::NoCredentials { retryable, .. } => *retryable,
             AwsError::Service { status, code, .. } => {
                 status.is_none_or(|s| s >= 500 || s == 429)
                     || matches!(
@@ -182,7 +195,7 @@ where
     let request_id = request_id(&err);
     let message = message.unwrap_or_default();
     match code.as_deref() {
-        Some("SignatureDoesNotMatch") => {
+        Some("SignatureDoesNotMatch" | "InvalidSignatureException") => {
             return AwsError::WrongSecretKey {
                 access_key_id: caller.access_key_id.to_owned(),
             }
@@ -303,6 +316,12 @@ fn principal_from(message: &str) -> Option<String> {
 
 /// The IAM policy statement that grants `action` on `resource`.
 pub(crate) fn statement_for(action: &str, resource: &str) -> String {
+    // An ECR Public token is an STS bearer token underneath: both are needed.
+    let action = if action == "ecr-public:GetAuthorizationToken" {
+        serde_json::json!([action, "sts:GetServiceBearerToken"])
+    } else {
+        serde_json::json!(action)
+    };
     let statement = serde_json::json!({
         "Effect": "Allow",
         "Action": action,

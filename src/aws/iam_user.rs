@@ -1,36 +1,31 @@
-//! ECR tokens with an IAM user's static access key.
+//! ECR tokens with an IAM user's access key (or any static key, with its session token).
 
-use async_trait::async_trait;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::ecr::ecr_token;
-use super::error::Caller;
-use super::{AwsOptions, EcrTarget, SdkBase};
+use super::assume_role::AssumeRoleLayer;
+use super::credentials::StaticKeys;
+use super::tokens::{ecr_tokens_provider, EcrTokens};
+use super::{AssumeRole, AwsOptions, SdkBase};
 use crate::config::ConfigError;
-use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
-use crate::{Error, RegistryCredential};
+use crate::Error;
 
-/// Gets ECR tokens with an IAM user's static access key.
+/// Gets ECR tokens with an IAM user's static access key, optionally assuming a role with it.
 ///
 /// ```
-/// use registry_auth::aws::IamUserProvider;
+/// use registry_auth::aws::{AssumeRole, IamUserProvider};
 ///
 /// let provider = IamUserProvider::builder()
 ///     .access_key_id("AKIAIOSFODNN7EXAMPLE")
 ///     .secret_access_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into())
 ///     .region("us-east-1")
+///     .assume_role(AssumeRole::new("arn:aws:iam::123456789012:role/ecr-pull"))
 ///     .build()?;
 /// assert!(!format!("{provider:?}").contains("wJalr"));
 /// # Ok::<(), registry_auth::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct IamUserProvider {
-    access_key_id: String,
-    secret_access_key: SecretString,
-    region: Option<String>,
-    sdk: SdkBase,
+    inner: EcrTokens,
 }
 
 /// Builds an [`IamUserProvider`].
@@ -38,8 +33,11 @@ pub struct IamUserProvider {
 pub struct IamUserProviderBuilder {
     access_key_id: Option<String>,
     secret_access_key: Option<SecretString>,
+    session_token: Option<SecretString>,
     region: Option<String>,
+    assume_role: Option<AssumeRole>,
     options: AwsOptions,
+    sdk: Option<aws_config::SdkConfig>,
 }
 
 impl IamUserProvider {
@@ -62,6 +60,12 @@ impl IamUserProviderBuilder {
         self
     }
 
+    /// The session token, for a temporary key (`ASIA…`).
+    pub fn session_token(mut self, token: SecretString) -> Self {
+        self.session_token = Some(token);
+        self
+    }
+
     /// Where calls go for registry hosts that are not ECR hostnames (an ECR hostname names its
     /// own region). Without it, such hosts are an error.
     pub fn region(mut self, region: impl Into<String>) -> Self {
@@ -69,9 +73,23 @@ impl IamUserProviderBuilder {
         self
     }
 
+    /// Assume this role with the key, and get tokens as the role.
+    pub fn assume_role(mut self, role: AssumeRole) -> Self {
+        self.assume_role = Some(role);
+        self
+    }
+
     /// Endpoint, timeouts and retries.
     pub fn options(mut self, options: AwsOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Make the calls over this SDK configuration (its HTTP client, endpoint, timeouts,
+    /// retries, app name) instead of one loaded from the [`options`](Self::options); its
+    /// credentials are not used.
+    pub fn sdk_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.sdk = Some(sdk);
         self
     }
 
@@ -83,47 +101,23 @@ impl IamUserProviderBuilder {
                 format!("needs {what}; set it before build()"),
             ))
         };
-        Ok(IamUserProvider {
+        let keys = StaticKeys {
             access_key_id: self.access_key_id.ok_or_else(|| missing("access_key_id"))?,
             secret_access_key: self
                 .secret_access_key
                 .ok_or_else(|| missing("secret_access_key"))?,
-            region: self.region,
-            sdk: SdkBase::new(self.options),
+            session_token: self.session_token,
+        };
+        let sdk = match self.sdk {
+            Some(sdk) => SdkBase::given(sdk, self.options),
+            None => SdkBase::new(self.options),
+        };
+        let credentials =
+            AssumeRoleLayer::over(Box::new(keys), self.assume_role, sdk.endpoint_for("STS"));
+        Ok(IamUserProvider {
+            inner: EcrTokens::new(credentials, self.region, sdk),
         })
     }
 }
 
-#[async_trait]
-impl CredentialProvider for IamUserProvider {
-    async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
-        let target = EcrTarget::resolve(target, self.region.as_deref())?;
-        let credentials = Credentials::new(
-            &self.access_key_id,
-            self.secret_access_key.expose_secret(),
-            None,
-            None,
-            "registry-auth-iam-user",
-        );
-        let caller = Caller {
-            who: &self.access_key_id,
-            access_key_id: &self.access_key_id,
-        };
-        let sdk = self.sdk.get().await;
-        ecr_token(
-            sdk,
-            SharedCredentialsProvider::new(credentials),
-            &target,
-            &caller,
-        )
-        .await
-    }
-
-    fn identity(&self) -> CacheIdentity {
-        CacheIdentity::new("iam-user")
-            .with("key", &self.access_key_id)
-            .with("region", self.region.as_deref().unwrap_or("-"))
-            .with("ecr", self.sdk.options().endpoint_for("ECR"))
-            .with_secret(&self.secret_access_key)
-    }
-}
+ecr_tokens_provider!(IamUserProvider);

@@ -1,21 +1,17 @@
-//! ECR tokens with the worker's EC2 instance role, optionally with a dedicated role on top.
+//! ECR tokens with the worker's EC2 instance role, read from IMDS by name.
 
 use async_trait::async_trait;
 use aws_config::imds::credentials::ImdsCredentialsProvider;
-use aws_config::Region;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials;
 
-use super::ecr::ecr_token;
-use super::error::{imds_detail, map_sdk_error, Call, Caller};
-use super::{AssumeRole, AwsError, AwsOptions, EcrTarget, SdkBase};
+use super::assume_role::AssumeRoleLayer;
+use super::credentials::{AwsCredentials, CallFor, Signed};
+use super::error::imds_detail;
+use super::tokens::{ecr_tokens_provider, EcrTokens};
+use super::{AssumeRole, AwsError, AwsOptions, SdkBase};
 use crate::config::ConfigError;
-use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
-use crate::time::from_unix_f64;
-use crate::{Error, RegistryCredential};
-
-/// Where IMDS is when nothing says otherwise.
-const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
+use crate::provider::CacheIdentity;
+use crate::Error;
 
 /// Gets ECR tokens with the instance role's credentials from the EC2 instance metadata service
 /// (IMDSv2), pinned to the role name the entry gives; optionally assumes a dedicated role
@@ -31,12 +27,7 @@ const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// ```
 #[derive(Debug)]
 pub struct InstanceRoleProvider {
-    role_name: String,
-    region: Option<String>,
-    assume_role: Option<AssumeRole>,
-    imds_endpoint: String,
-    imds: ImdsCredentialsProvider,
-    sdk: SdkBase,
+    inner: EcrTokens,
 }
 
 /// Builds an [`InstanceRoleProvider`].
@@ -47,6 +38,83 @@ pub struct InstanceRoleProviderBuilder {
     assume_role: Option<AssumeRole>,
     imds_endpoint: Option<String>,
     options: AwsOptions,
+    sdk: Option<aws_config::SdkConfig>,
+}
+
+/// The instance role's credentials, from IMDS.
+#[derive(Debug)]
+pub(crate) struct Imds {
+    role_name: String,
+    endpoint: String,
+    provider: ImdsCredentialsProvider,
+}
+
+impl Imds {
+    /// The role `role_name` from the IMDS at `endpoint` (else the options', the environment's or
+    /// the default one).
+    pub(crate) fn new(
+        role_name: &str,
+        endpoint: Option<&str>,
+        options: &AwsOptions,
+        origin: &str,
+    ) -> Result<Self, Error> {
+        let (client, endpoint) = imds_client(endpoint, options, origin)?;
+        let provider = ImdsCredentialsProvider::builder()
+            .profile(role_name)
+            .imds_client(client)
+            .build();
+        Ok(Self {
+            role_name: role_name.to_owned(),
+            endpoint,
+            provider,
+        })
+    }
+}
+
+/// An IMDS client for `endpoint` (else the options', else the SDK's own choice), and the
+/// endpoint as messages name it.
+pub(crate) fn imds_client(
+    endpoint: Option<&str>,
+    options: &AwsOptions,
+    origin: &str,
+) -> Result<(aws_config::imds::Client, String), Error> {
+    let mut client = aws_config::imds::Client::builder();
+    let chosen = endpoint.or(options.imds_endpoint.as_deref());
+    if let Some(url) = chosen {
+        client = client.endpoint(url).map_err(|_| {
+            ConfigError::new(origin, format!("IMDS endpoint {url:?} is not a usable URL"))
+        })?;
+    }
+    let shown = match chosen {
+        Some(url) => url.to_owned(),
+        None => options.imds_endpoint_or_default(),
+    };
+    Ok((client.build(), shown))
+}
+
+#[async_trait]
+impl AwsCredentials for Imds {
+    async fn credentials(&self, _call: &CallFor<'_>) -> Result<Signed, Error> {
+        let credentials = super::without_sdk_trace(self.provider.provide_credentials())
+            .await
+            .map_err(|e| {
+                Error::from(AwsError::Imds {
+                    role: self.role_name.clone(),
+                    endpoint: self.endpoint.clone(),
+                    detail: imds_detail(&e),
+                })
+            })?;
+        Ok(Signed {
+            credentials,
+            who: format!("instance role {}", self.role_name),
+        })
+    }
+
+    fn identity(&self) -> CacheIdentity {
+        CacheIdentity::new("instance-role")
+            .with("role", &self.role_name)
+            .with("imds", &self.endpoint)
+    }
 }
 
 impl InstanceRoleProvider {
@@ -58,76 +126,8 @@ impl InstanceRoleProvider {
             assume_role: None,
             imds_endpoint: None,
             options: AwsOptions::default(),
+            sdk: None,
         }
-    }
-
-    async fn base_credentials(&self) -> Result<Credentials, Error> {
-        super::without_sdk_trace(self.imds.provide_credentials())
-            .await
-            .map_err(|e| {
-                AwsError::Imds {
-                    role: self.role_name.clone(),
-                    endpoint: self.imds_endpoint.clone(),
-                    detail: imds_detail(&e),
-                }
-                .into()
-            })
-    }
-
-    async fn assume(
-        &self,
-        role: &AssumeRole,
-        base: Credentials,
-        region: &str,
-    ) -> Result<Credentials, Error> {
-        let caller_key = base.access_key_id().to_owned();
-        let sdk = self.sdk.get().await;
-        let conf = aws_sdk_sts::config::Builder::from(sdk)
-            .region(Region::new(region.to_owned()))
-            .credentials_provider(SharedCredentialsProvider::new(base))
-            .build();
-        let sts = aws_sdk_sts::Client::from_conf(conf);
-        let send = sts
-            .assume_role()
-            .role_arn(&role.role_arn)
-            .role_session_name(role.session_name.as_deref().unwrap_or("registry-auth"))
-            .set_external_id(role.external_id.clone())
-            .send();
-        let endpoint = self.sdk.options().endpoint_for("STS");
-        let out = super::without_sdk_trace(send).await.map_err(|e| {
-            map_sdk_error(
-                e,
-                &Call {
-                    service: "STS",
-                    operation: "AssumeRole",
-                    action: "sts:AssumeRole",
-                    resource: &role.role_arn,
-                    endpoint: &endpoint,
-                },
-                &Caller {
-                    who: &format!("instance role {}", self.role_name),
-                    access_key_id: &caller_key,
-                },
-            )
-        })?;
-        let c = out.credentials().ok_or_else(|| {
-            Error::from(AwsError::Service {
-                service: "STS",
-                operation: "AssumeRole",
-                what: format!("the reply for {} held no credentials", role.role_arn),
-                status: Some(200),
-                code: None,
-                request_id: None,
-            })
-        })?;
-        let expiry = from_unix_f64(c.expiration().as_secs_f64());
-        Ok(Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            expiry,
-            "registry-auth-assumed-role",
-        ))
     }
 }
 
@@ -145,8 +145,8 @@ impl InstanceRoleProviderBuilder {
         self
     }
 
-    /// Ask this IMDS endpoint instead of `AWS_EC2_METADATA_SERVICE_ENDPOINT` or
-    /// `http://169.254.169.254`.
+    /// Ask this IMDS endpoint instead of the options' [`imds_endpoint`](AwsOptions::imds_endpoint),
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` or `http://169.254.169.254`.
     pub fn imds_endpoint(mut self, url: impl Into<String>) -> Self {
         self.imds_endpoint = Some(url.into());
         self
@@ -158,6 +158,13 @@ impl InstanceRoleProviderBuilder {
         self
     }
 
+    /// Make the STS and ECR calls over this SDK configuration instead of one loaded from the
+    /// [`options`](Self::options); its credentials are not used.
+    pub fn sdk_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.sdk = Some(sdk);
+        self
+    }
+
     /// The provider; fails on an empty role name or an IMDS endpoint that is not a URL.
     pub fn build(self) -> Result<InstanceRoleProvider, Error> {
         let origin = "InstanceRoleProvider::builder()";
@@ -166,74 +173,22 @@ impl InstanceRoleProviderBuilder {
                 ConfigError::new(origin, "needs a role name, e.g. ValohaiWorkerRole").into(),
             );
         }
-        let mut client = aws_config::imds::Client::builder();
-        if let Some(url) = &self.imds_endpoint {
-            client = client.endpoint(url).map_err(|_| {
-                ConfigError::new(origin, format!("IMDS endpoint {url:?} is not a usable URL"))
-            })?;
-        }
-        let endpoint = self
-            .imds_endpoint
-            .or_else(|| std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT").ok())
-            .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned());
-        let imds = ImdsCredentialsProvider::builder()
-            .profile(&self.role_name)
-            .imds_client(client.build())
-            .build();
+        let imds = Imds::new(
+            &self.role_name,
+            self.imds_endpoint.as_deref(),
+            &self.options,
+            origin,
+        )?;
+        let sdk = match self.sdk {
+            Some(sdk) => SdkBase::given(sdk, self.options),
+            None => SdkBase::new(self.options),
+        };
+        let credentials =
+            AssumeRoleLayer::over(Box::new(imds), self.assume_role, sdk.endpoint_for("STS"));
         Ok(InstanceRoleProvider {
-            role_name: self.role_name,
-            region: self.region,
-            assume_role: self.assume_role,
-            imds_endpoint: endpoint,
-            imds,
-            sdk: SdkBase::new(self.options),
+            inner: EcrTokens::new(credentials, self.region, sdk),
         })
     }
 }
 
-#[async_trait]
-impl CredentialProvider for InstanceRoleProvider {
-    async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
-        let target = EcrTarget::resolve(target, self.region.as_deref())?;
-        let base = self.base_credentials().await?;
-        let (credentials, who) = match &self.assume_role {
-            None => (base, format!("instance role {}", self.role_name)),
-            Some(role) => (
-                self.assume(role, base, &target.region).await?,
-                format!(
-                    "role {} (assumed from instance role {})",
-                    role.role_arn, self.role_name
-                ),
-            ),
-        };
-        let key = credentials.access_key_id().to_owned();
-        let caller = Caller {
-            who: &who,
-            access_key_id: &key,
-        };
-        let sdk = self.sdk.get().await;
-        ecr_token(
-            sdk,
-            SharedCredentialsProvider::new(credentials),
-            &target,
-            &caller,
-        )
-        .await
-    }
-
-    fn identity(&self) -> CacheIdentity {
-        let options = self.sdk.options();
-        let mut id = CacheIdentity::new("instance-role")
-            .with("role", &self.role_name)
-            .with("imds", &self.imds_endpoint)
-            .with("region", self.region.as_deref().unwrap_or("-"))
-            .with("ecr", options.endpoint_for("ECR"));
-        if let Some(a) = &self.assume_role {
-            id = id
-                .with("assume", &a.role_arn)
-                .with("external-id", a.external_id.as_deref().unwrap_or("-"))
-                .with("sts", options.endpoint_for("STS"));
-        }
-        id
-    }
-}
+ecr_tokens_provider!(InstanceRoleProvider);

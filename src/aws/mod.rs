@@ -1,14 +1,21 @@
-//! The AWS wing: ECR authorization tokens with an IAM user's key or an EC2 instance role.
+//! The AWS wing: ECR and ECR Public authorization tokens with credentials from wherever AWS
+//! users keep them.
 //!
 //! Everything AWS-specific lives here, behind the registry-neutral
 //! [`CredentialProvider`](crate::provider::CredentialProvider) seam:
 //!
 //! - [`EcrHost`]: what an ECR hostname tells (account, region, partition, FIPS, dual-stack);
-//! - [`EcrTarget`] and [`get_authorization_token`]: the ECR call, a building block for
-//!   providers of your own;
-//! - [`IamUserProvider`] and [`InstanceRoleProvider`]: the two credential sources, each with a
-//!   builder, and their configuration schema ([`IamUser`], [`InstanceRole`], [`AssumeRole`]);
-//! - [`AwsOptions`]: endpoint, timeouts and retries for every call;
+//! - [`EcrTarget`] and [`get_authorization_token`]: the ECR call (ECR Public's for
+//!   `public.ecr.aws`), a building block for providers of your own;
+//! - the credential sources, each a provider with a builder and a configuration schema:
+//!   [`IamUserProvider`] ([`IamUser`]), [`InstanceRoleProvider`] ([`InstanceRole`]),
+//!   [`AwsChainProvider`] ([`AwsChain`]: aws-config's standard chain, profiles, SSO,
+//!   `credential_process`, container credentials), [`WebIdentityProvider`] ([`WebIdentity`]:
+//!   IRSA token files and the kubelet's service-account tokens), and [`SdkCredentialsProvider`]
+//!   for an embedder's own `SdkConfig` or credentials provider;
+//! - [`AssumeRole`]: a role assumed on top of any of them, as aws-config's
+//!   `AssumeRoleProvider` wraps a base provider;
+//! - [`AwsOptions`]: endpoint, timeouts, retries, IMDS endpoint and app name for every call;
 //! - [`AwsError`]: failures in words a user can act on (reached through
 //!   [`Error::detail`](crate::Error::detail));
 //! - [`policy`]: the least-privilege IAM pull policy for a set of patterns.
@@ -21,6 +28,9 @@
 //! The providers need a Tokio runtime with the time driver (`enable_time`, or `enable_all`):
 //! the SDK's timeouts and retries run on it.
 
+mod assume_role;
+mod chain;
+mod credentials;
 mod ecr;
 mod error;
 mod host;
@@ -28,27 +38,42 @@ mod iam_user;
 mod instance_role;
 mod log_filter;
 pub mod policy;
+mod public;
+mod sdk;
 mod source;
+mod tokens;
+mod web_identity;
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{AppName, BehaviorVersion, Region, SdkConfig};
 
+pub use assume_role::AssumeRole;
+pub use chain::{AwsChain, AwsChainProvider, AwsChainProviderBuilder};
 pub use ecr::{get_authorization_token, EcrTarget};
 pub use error::AwsError;
 pub use host::{is_region, EcrHost, Partition};
 pub use iam_user::{IamUserProvider, IamUserProviderBuilder};
 pub use instance_role::{InstanceRoleProvider, InstanceRoleProviderBuilder};
-pub use source::{AssumeRole, IamUser, InstanceRole};
+pub(crate) use sdk::SharedSdk;
+pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
+pub use source::{IamUser, InstanceRole};
+pub use web_identity::{WebIdentity, WebIdentityProvider, WebIdentityProviderBuilder};
 
 pub(crate) use log_filter::without_sdk_trace;
 
-/// SDK settings shared by the AWS providers: endpoint override, timeouts, retries.
+/// SDK settings shared by the AWS providers: endpoint override, timeouts, retries, the IMDS
+/// endpoint and the app name.
 ///
 /// The defaults bound every call: 3 s to connect, 10 s per attempt, 30 s per operation, and the
 /// SDK's standard retry mode (which backs off on throttling) with 3 attempts.
+///
+/// An embedder that hands in its own `SdkConfig`
+/// ([`DefaultResolverBuilder::aws_sdk_config`](crate::DefaultResolverBuilder::aws_sdk_config))
+/// brings its own endpoint, timeouts, retries and app name with it; only
+/// [`imds_endpoint`](Self::imds_endpoint) applies on top.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AwsOptions {
@@ -63,6 +88,11 @@ pub struct AwsOptions {
     pub operation_timeout: Duration,
     /// Attempts per call, the first included.
     pub max_attempts: u32,
+    /// Where the EC2 instance metadata service is (instance roles, and the standard chain's
+    /// last step); else `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else `http://169.254.169.254`.
+    pub imds_endpoint: Option<String>,
+    /// The application name AWS sees in the user agent of every call.
+    pub app_name: Option<AppName>,
 }
 
 impl Default for AwsOptions {
@@ -73,6 +103,8 @@ impl Default for AwsOptions {
             attempt_timeout: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(30),
             max_attempts: 3,
+            imds_endpoint: None,
+            app_name: None,
         }
     }
 }
@@ -100,6 +132,25 @@ impl AwsOptions {
     /// Sets the attempts per call (at least 1).
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Asks the instance metadata service at `url` (`http://127.0.0.1:8111`, say).
+    pub fn with_imds_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.imds_endpoint = Some(url.into());
+        self
+    }
+
+    /// Names the application in the user agent of every AWS call.
+    ///
+    /// ```
+    /// use registry_auth::aws::AwsOptions;
+    ///
+    /// let options = AwsOptions::default().with_app_name(aws_config::AppName::new("my-tool").unwrap());
+    /// assert_eq!(options.app_name.unwrap().to_string(), "my-tool");
+    /// ```
+    pub fn with_app_name(mut self, name: AppName) -> Self {
+        self.app_name = Some(name);
         self
     }
 
@@ -132,19 +183,36 @@ impl AwsOptions {
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
         }
+        if let Some(name) = &self.app_name {
+            loader = loader.app_name(name.clone());
+        }
         loader.load().await
     }
+
+    /// The IMDS endpoint these options name, else the environment's, else the default: for
+    /// cache identities and messages.
+    pub(crate) fn imds_endpoint_or_default(&self) -> String {
+        self.imds_endpoint
+            .clone()
+            .or_else(|| non_empty_env("AWS_EC2_METADATA_SERVICE_ENDPOINT"))
+            .unwrap_or_else(|| DEFAULT_IMDS_ENDPOINT.to_owned())
+    }
 }
+
+/// Where IMDS is when nothing says otherwise.
+const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The SDK configuration of one provider, loaded on first use and kept.
+/// The SDK configuration of one provider: the embedder's, or one loaded from [`AwsOptions`] on
+/// first use and kept.
 #[derive(Debug)]
 pub(crate) struct SdkBase {
     options: AwsOptions,
     loaded: tokio::sync::OnceCell<SdkConfig>,
+    given: bool,
 }
 
 impl SdkBase {
@@ -152,14 +220,33 @@ impl SdkBase {
         Self {
             options,
             loaded: tokio::sync::OnceCell::new(),
+            given: false,
         }
     }
 
-    pub(crate) fn options(&self) -> &AwsOptions {
-        &self.options
+    /// Calls go over the embedder's `sdk` (its HTTP client, endpoint, timeouts, retries, app
+    /// name); its credentials provider is not used here.
+    pub(crate) fn given(sdk: SdkConfig, options: AwsOptions) -> Self {
+        Self {
+            options,
+            loaded: tokio::sync::OnceCell::new_with(Some(sdk)),
+            given: true,
+        }
     }
 
     pub(crate) async fn get(&self) -> &SdkConfig {
         self.loaded.get_or_init(|| self.options.sdk_config()).await
+    }
+
+    /// Where calls to `service` (`ECR`, `STS`) go, for cache identities and messages.
+    pub(crate) fn endpoint_for(&self, service: &str) -> String {
+        let given = self.loaded.get().filter(|_| self.given);
+        match given {
+            Some(sdk) => sdk
+                .endpoint_url()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("the SdkConfig's {service} endpoint")),
+            None => self.options.endpoint_for(service),
+        }
     }
 }

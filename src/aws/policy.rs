@@ -331,7 +331,7 @@ fn registries(pattern: &MatchPattern) -> Result<Vec<RegistryParts>, &'static str
     match pattern.host_pattern() {
         HostPattern::Literal(host) => match EcrHost::parse(host) {
             None => Err("not an ECR host, so IAM has nothing to grant for it"),
-            Some(h) if h.is_public() => Err("ECR Public images are pulled without AWS credentials"),
+            Some(h) if h.is_public() => Err("ECR Public has no repository to grant: for authenticated pulls, give the principal ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken on *"),
             Some(h) => Ok(vec![RegistryParts {
                 partition: h.partition(),
                 region: h.region().unwrap_or("*").to_owned(),

@@ -1,11 +1,13 @@
-//! The AWS credential sources as a configuration file writes them, validated, and turned into
-//! providers.
+//! The IAM-user and instance-role sources as a configuration file writes them, validated, and
+//! turned into providers. (The standard chain's and the web identity's schemas live with their
+//! providers.)
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::{is_region, AwsOptions, IamUserProvider, InstanceRoleProvider};
+use super::sdk::SharedSdk;
+use super::{is_region, AssumeRole, AwsOptions, IamUserProvider, InstanceRoleProvider};
 use crate::config::{check_text, FieldError, SecretSource};
 use crate::provider::CredentialProvider;
 
@@ -15,7 +17,11 @@ use crate::provider::CredentialProvider;
 /// [registry.iam_user]
 /// access_key_id = "AKIAIOSFODNN7EXAMPLE"          # or { env = "..." } / { file = "..." }
 /// secret_access_key = { env = "ECR_SECRET_ACCESS_KEY" }
+/// session_token = { env = "AWS_SESSION_TOKEN" }   # optional, for a temporary key
 /// region = "us-east-1"
+///
+/// [registry.iam_user.assume_role]                 # optional: pull as this role
+/// role_arn = "arn:aws:iam::123456789012:role/ecr-pull"
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,9 +32,13 @@ pub struct IamUser {
     pub access_key_id: SecretSource,
     /// The secret access key.
     pub secret_access_key: SecretSource,
+    /// The session token of a temporary key (`ASIA…`).
+    pub session_token: Option<SecretSource>,
     /// The region of the registry, e.g. `us-east-1`: where calls for hosts that are not ECR
     /// hostnames go.
     pub region: String,
+    /// A role to assume with the key.
+    pub assume_role: Option<AssumeRole>,
 }
 
 impl IamUser {
@@ -41,19 +51,42 @@ impl IamUser {
         Self {
             access_key_id: SecretSource::Inline(access_key_id.into().into()),
             secret_access_key: SecretSource::Inline(secret_access_key),
+            session_token: None,
             region: region.into(),
+            assume_role: None,
         }
+    }
+
+    /// With the session token of a temporary key.
+    pub fn with_session_token(mut self, token: secrecy::SecretString) -> Self {
+        self.session_token = Some(SecretSource::Inline(token));
+        self
+    }
+
+    /// Assume `role` with the key.
+    pub fn with_assume_role(mut self, role: AssumeRole) -> Self {
+        self.assume_role = Some(role);
+        self
     }
 
     pub(crate) fn validate(&self) -> Result<(), FieldError> {
         if let SecretSource::Inline(id) = &self.access_key_id {
             check_access_key_id(secrecy::ExposeSecret::expose_secret(id))?;
         }
-        check_region(&self.region)
+        check_region(&self.region)?;
+        if let Some(a) = &self.assume_role {
+            a.validate("role_arn")
+                .map_err(|e| e.within("assume_role"))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn secrets_mut(&mut self) -> Vec<&mut SecretSource> {
-        vec![&mut self.access_key_id, &mut self.secret_access_key]
+        let mut secrets = vec![&mut self.access_key_id, &mut self.secret_access_key];
+        if let Some(token) = &mut self.session_token {
+            secrets.push(token);
+        }
+        secrets
     }
 
     /// The provider, with the secrets read now; a field error names `access_key_id` or
@@ -61,16 +94,27 @@ impl IamUser {
     pub(crate) fn provider(
         &self,
         options: &AwsOptions,
+        sdk: Option<&SharedSdk>,
     ) -> Result<Arc<dyn CredentialProvider>, FieldError> {
         let access_key_id = self.access_key_id.read("access_key_id")?;
         let access_key_id = secrecy::ExposeSecret::expose_secret(&access_key_id).to_owned();
         check_access_key_id(&access_key_id)?;
         let secret = self.secret_access_key.read("secret_access_key")?;
-        let provider = IamUserProvider::builder()
+        let mut builder = IamUserProvider::builder()
             .access_key_id(access_key_id)
             .secret_access_key(secret)
             .region(&self.region)
-            .options(options.clone())
+            .options(options.clone());
+        if let Some(token) = &self.session_token {
+            builder = builder.session_token(token.read("session_token")?);
+        }
+        if let Some(a) = &self.assume_role {
+            builder = builder.assume_role(a.clone());
+        }
+        if let Some(sdk) = sdk {
+            builder = builder.sdk_config(sdk.config.clone());
+        }
+        let provider = builder
             .build()
             .map_err(|e| FieldError::new("", e.to_string()))?;
         Ok(Arc::new(provider))
@@ -88,6 +132,14 @@ impl IamUser {
 /// external_id = "team-a"                                        # optional, with assume_role_arn
 /// session_name = "ci"                                           # optional, with assume_role_arn
 /// ```
+///
+/// or, as in every other AWS source, the role to assume as a table (not both):
+///
+/// ```toml
+/// [registry.instance_role.assume_role]
+/// role_arn = "arn:aws:iam::123456789012:role/ecr-pull"
+/// duration_seconds = 900
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InstanceRole {
@@ -97,9 +149,12 @@ pub struct InstanceRole {
     pub region: String,
     /// A dedicated role to assume through STS with the instance role's credentials.
     pub assume_role: Option<AssumeRole>,
+    /// Whether the file wrote the role as an `assume_role` table (errors name its fields so).
+    table_form: bool,
 }
 
-/// The file shape of [`InstanceRole`]: the role to assume is written flat.
+/// The file shape of [`InstanceRole`]: the role to assume is written flat, or as an `assume_role`
+/// table.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstanceRoleFile {
@@ -108,17 +163,28 @@ struct InstanceRoleFile {
     assume_role_arn: Option<String>,
     external_id: Option<String>,
     session_name: Option<String>,
+    assume_role: Option<AssumeRole>,
 }
 
 impl<'de> Deserialize<'de> for InstanceRole {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let file = InstanceRoleFile::deserialize(d)?;
+        let flat = file.assume_role_arn.is_some()
+            || file.external_id.is_some()
+            || file.session_name.is_some();
+        if file.assume_role.is_some() && flat {
+            return Err(serde::de::Error::custom(
+                "field `assume_role` names a role to assume, and so do assume_role_arn, external_id or session_name; keep one of the two forms",
+            ));
+        }
         let assume_role = match file.assume_role_arn {
-            Some(role_arn) => Some(AssumeRole {
-                role_arn,
-                external_id: file.external_id,
-                session_name: file.session_name,
-            }),
+            Some(role_arn) => {
+                let mut role = AssumeRole::new(role_arn);
+                role.external_id = file.external_id;
+                role.session_name = file.session_name;
+                Some(role)
+            }
+            None if file.assume_role.is_some() => file.assume_role,
             None => {
                 let orphan = [
                     ("external_id", &file.external_id),
@@ -137,6 +203,7 @@ impl<'de> Deserialize<'de> for InstanceRole {
         Ok(Self {
             role_name: file.role_name,
             region: file.region,
+            table_form: !flat && assume_role.is_some(),
             assume_role,
         })
     }
@@ -149,6 +216,7 @@ impl InstanceRole {
             role_name: role_name.into(),
             region: region.into(),
             assume_role: None,
+            table_form: false,
         }
     }
 
@@ -167,8 +235,12 @@ impl InstanceRole {
             ));
         }
         check_region(&self.region)?;
-        if let Some(a) = &self.assume_role {
-            a.validate("assume_role_arn")?;
+        match &self.assume_role {
+            Some(a) if self.table_form => a
+                .validate("role_arn")
+                .map_err(|e| e.within("assume_role"))?,
+            Some(a) => a.validate("assume_role_arn")?,
+            None => {}
         }
         Ok(())
     }
@@ -176,6 +248,7 @@ impl InstanceRole {
     pub(crate) fn provider(
         &self,
         options: &AwsOptions,
+        sdk: Option<&SharedSdk>,
     ) -> Result<Arc<dyn CredentialProvider>, FieldError> {
         let mut builder = InstanceRoleProvider::builder(&self.role_name)
             .region(&self.region)
@@ -183,65 +256,13 @@ impl InstanceRole {
         if let Some(a) = &self.assume_role {
             builder = builder.assume_role(a.clone());
         }
+        if let Some(sdk) = sdk {
+            builder = builder.sdk_config(sdk.config.clone());
+        }
         let provider = builder
             .build()
             .map_err(|e| FieldError::new("", e.to_string()))?;
         Ok(Arc::new(provider))
-    }
-}
-
-/// A dedicated role assumed through STS `AssumeRole`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AssumeRole {
-    /// The role's ARN.
-    pub role_arn: String,
-    /// The external id the role's trust policy requires, if any.
-    pub external_id: Option<String>,
-    /// The session name (shows in CloudTrail); `registry-auth` when unset.
-    pub session_name: Option<String>,
-}
-
-impl AssumeRole {
-    /// A role to assume, without external id or session name.
-    pub fn new(role_arn: impl Into<String>) -> Self {
-        Self {
-            role_arn: role_arn.into(),
-            external_id: None,
-            session_name: None,
-        }
-    }
-
-    /// Send this external id with `AssumeRole`.
-    pub fn with_external_id(mut self, external_id: impl Into<String>) -> Self {
-        self.external_id = Some(external_id.into());
-        self
-    }
-
-    /// Use this session name instead of `registry-auth`.
-    pub fn with_session_name(mut self, session_name: impl Into<String>) -> Self {
-        self.session_name = Some(session_name.into());
-        self
-    }
-
-    /// `arn_field` names the ARN's field in errors.
-    fn validate(&self, arn_field: &str) -> Result<(), FieldError> {
-        if !is_role_arn(&self.role_arn) {
-            return Err(FieldError::new(
-                arn_field,
-                format!(
-                    "{:?} is not an IAM role ARN; write arn:aws:iam::ACCOUNT:role/NAME",
-                    self.role_arn
-                ),
-            ));
-        }
-        if let Some(id) = &self.external_id {
-            check_text("external_id", id)?;
-        }
-        if let Some(name) = &self.session_name {
-            check_text("session_name", name)?;
-        }
-        Ok(())
     }
 }
 
@@ -258,7 +279,7 @@ fn check_access_key_id(id: &str) -> Result<(), FieldError> {
     }
 }
 
-fn check_region(region: &str) -> Result<(), FieldError> {
+pub(crate) fn check_region(region: &str) -> Result<(), FieldError> {
     check_text("region", region)?;
     if is_region(region) {
         Ok(())
@@ -268,19 +289,4 @@ fn check_region(region: &str) -> Result<(), FieldError> {
             format!("{region:?} is not an AWS region; write one like us-east-1"),
         ))
     }
-}
-
-/// `arn:PARTITION:iam::ACCOUNT:role/NAME`
-fn is_role_arn(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    parts.len() == 6
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5]
-            .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty())
 }

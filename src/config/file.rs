@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{ConfigError, CredentialSource, FieldError, RegistryEntry};
-use crate::aws::{IamUser, InstanceRole};
+use crate::aws::{AwsChain, IamUser, InstanceRole, WebIdentity};
 use crate::basic::Basic;
 use crate::pattern::MatchPattern;
 use crate::scope::EntryScope;
@@ -240,12 +240,14 @@ struct RawEntry {
     iam_user: Option<IamUser>,
     instance_role: Option<InstanceRole>,
     basic: Option<Basic>,
+    aws_chain: Option<AwsChain>,
+    web_identity: Option<WebIdentity>,
     owner: Option<String>,
     environments: Option<Vec<String>>,
 }
 
 /// The source tables of `[[registry]]`, in the order errors list them.
-const SOURCE_TABLES: &str = "iam_user, instance_role or basic";
+const SOURCE_TABLES: &str = "iam_user, instance_role, aws_chain, web_identity or basic";
 
 fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     let object = v.as_object().ok_or_else(|| {
@@ -263,6 +265,12 @@ fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     }
     if let Some(r) = raw.instance_role {
         sources.push(CredentialSource::InstanceRole(r));
+    }
+    if let Some(c) = raw.aws_chain {
+        sources.push(CredentialSource::AwsChain(c));
+    }
+    if let Some(w) = raw.web_identity {
+        sources.push(CredentialSource::WebIdentity(w));
     }
     if let Some(b) = raw.basic {
         sources.push(CredentialSource::Basic(b));
@@ -339,11 +347,13 @@ fn export_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     let source = match kind.as_str() {
         "aws_ecr" => CredentialSource::IamUser(from_value(&conf).map_err(within)?),
         "aws_ecr_role" => CredentialSource::InstanceRole(from_value(&conf).map_err(within)?),
+        "aws_chain" => CredentialSource::AwsChain(from_value(&conf).map_err(within)?),
+        "aws_web_identity" => CredentialSource::WebIdentity(from_value(&conf).map_err(within)?),
         "basic" => CredentialSource::Basic(from_value(&conf).map_err(within)?),
         other => {
             return Err(named(FieldError::new(
                 "type",
-                format!("{:?} is not a registry type this crate knows; use \"aws_ecr\" (IAM user), \"aws_ecr_role\" (instance role) or \"basic\" (username and password)", cut(other)),
+                format!("{:?} is not a registry type this crate knows; use \"aws_ecr\" (IAM user), \"aws_ecr_role\" (instance role), \"aws_chain\" (the standard AWS chain), \"aws_web_identity\" (web identity) or \"basic\" (username and password)", cut(other)),
             )))
         }
     };

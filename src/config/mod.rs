@@ -32,10 +32,25 @@
 //! [registry.basic]
 //! username = "acme-ci"
 //! password = { env = "GHCR_TOKEN" }
+//!
+//! # Whatever the AWS CLI would use: environment, profiles (SSO, credential_process),
+//! # web identity token file, ECS/EKS container credentials, IMDS.
+//! [[registry]]
+//! pattern = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/*"
+//! [registry.aws_chain]
+//! profile = "ci"                      # optional
+//! [registry.aws_chain.assume_role]    # optional, in every AWS source
+//! role_arn = "arn:aws:iam::210987654321:role/ecr-pull"
+//!
+//! # A role assumed with the kubelet's service-account token, named by the service account.
+//! [[registry]]
+//! pattern = "*.dkr.ecr.*.amazonaws.com/*"
+//! [registry.web_identity]
+//! role_arn_annotation = "eks.amazonaws.com/ecr-role-arn"
 //! ```
 //!
 //! The platform's own export, a JSON list of
-//! `{"type": "aws_ecr" | "aws_ecr_role" | "basic", "image_pattern": "...", "configuration": {...}}`,
+//! `{"type": "aws_ecr" | "aws_ecr_role" | "aws_chain" | "aws_web_identity" | "basic", "image_pattern": "...", "configuration": {...}}`,
 //! is read as well: [`RegistryConfig::from_json_str`] tells the two JSON shapes apart.
 //!
 //! A secret (`secret_access_key`, a password) is written inline, as `{ env = "NAME" }`, or as
@@ -59,8 +74,8 @@ use std::sync::Arc;
 
 pub use secret::SecretSource;
 
-pub use crate::aws::{AssumeRole, IamUser, InstanceRole};
-use crate::aws::{AwsOptions, EcrHost};
+pub use crate::aws::{AssumeRole, AwsChain, IamUser, InstanceRole, WebIdentity};
+use crate::aws::{AwsOptions, EcrHost, SharedSdk};
 pub use crate::basic::Basic;
 use crate::pattern::MatchPattern;
 use crate::provider::CredentialProvider;
@@ -112,21 +127,31 @@ pub enum CredentialSource {
     InstanceRole(InstanceRole),
     /// A plain registry's username and password.
     Basic(Basic),
+    /// aws-config's standard credentials chain: ECR tokens.
+    AwsChain(AwsChain),
+    /// A role assumed with a web identity token (a token file, or the kubelet's
+    /// service-account token): ECR tokens.
+    WebIdentity(WebIdentity),
 }
 
 /// What the resolver needs to turn a source into a provider.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ProviderOptions {
     pub(crate) aws: AwsOptions,
+    /// The embedder's SDK configuration, the base of every AWS entry when given.
+    pub(crate) sdk: Option<SharedSdk>,
 }
 
 impl CredentialSource {
-    /// The table name in a configuration file: `iam_user`, `instance_role` or `basic`.
+    /// The table name in a configuration file: `iam_user`, `instance_role`, `aws_chain`,
+    /// `web_identity` or `basic`.
     pub fn kind(&self) -> &'static str {
         match self {
             CredentialSource::IamUser(_) => "iam_user",
             CredentialSource::InstanceRole(_) => "instance_role",
             CredentialSource::Basic(_) => "basic",
+            CredentialSource::AwsChain(_) => "aws_chain",
+            CredentialSource::WebIdentity(_) => "web_identity",
         }
     }
 
@@ -135,8 +160,15 @@ impl CredentialSource {
         match self {
             CredentialSource::IamUser(u) => Some(&u.region),
             CredentialSource::InstanceRole(r) => Some(&r.region),
+            CredentialSource::AwsChain(c) => c.region.as_deref(),
+            CredentialSource::WebIdentity(w) => w.region.as_deref(),
             CredentialSource::Basic(_) => None,
         }
+    }
+
+    /// Whether the source gets tokens from AWS (ECR or ECR Public).
+    pub fn is_aws(&self) -> bool {
+        !matches!(self, CredentialSource::Basic(_))
     }
 
     pub(crate) fn validate(&self) -> Result<(), FieldError> {
@@ -144,14 +176,44 @@ impl CredentialSource {
             CredentialSource::IamUser(u) => u.validate(),
             CredentialSource::InstanceRole(r) => r.validate(),
             CredentialSource::Basic(b) => b.validate(),
+            CredentialSource::AwsChain(c) => c.validate(),
+            CredentialSource::WebIdentity(w) => w.validate(),
         }
     }
 
     fn secrets_mut(&mut self) -> Vec<&mut SecretSource> {
         match self {
             CredentialSource::IamUser(u) => u.secrets_mut(),
-            CredentialSource::InstanceRole(_) => Vec::new(),
             CredentialSource::Basic(b) => b.secrets_mut(),
+            CredentialSource::InstanceRole(_)
+            | CredentialSource::AwsChain(_)
+            | CredentialSource::WebIdentity(_) => Vec::new(),
+        }
+    }
+
+    /// Relative secret files and token files are relative to the configuration's directory.
+    fn rebase(&mut self, dir: &Path) {
+        for secret in self.secrets_mut() {
+            secret.rebase(dir);
+        }
+        if let CredentialSource::WebIdentity(w) = self {
+            w.rebase(dir);
+        }
+    }
+
+    /// Whether a secret is written in the configuration itself.
+    fn has_inline_secret(&self) -> bool {
+        match self {
+            CredentialSource::IamUser(u) => {
+                u.secret_access_key.is_inline()
+                    || u.session_token
+                        .as_ref()
+                        .is_some_and(SecretSource::is_inline)
+            }
+            CredentialSource::Basic(b) => b.password.is_inline(),
+            CredentialSource::InstanceRole(_)
+            | CredentialSource::AwsChain(_)
+            | CredentialSource::WebIdentity(_) => false,
         }
     }
 
@@ -160,10 +222,13 @@ impl CredentialSource {
         &self,
         options: &ProviderOptions,
     ) -> Result<Arc<dyn CredentialProvider>, FieldError> {
+        let sdk = options.sdk.as_ref();
         match self {
-            CredentialSource::IamUser(u) => u.provider(&options.aws),
-            CredentialSource::InstanceRole(r) => r.provider(&options.aws),
+            CredentialSource::IamUser(u) => u.provider(&options.aws, sdk),
+            CredentialSource::InstanceRole(r) => r.provider(&options.aws, sdk),
             CredentialSource::Basic(b) => b.provider(),
+            CredentialSource::AwsChain(c) => c.provider(&options.aws, sdk),
+            CredentialSource::WebIdentity(w) => w.provider(&options.aws, sdk.map(|s| &s.config)),
         }
     }
 }
@@ -304,9 +369,7 @@ impl RegistryConfig {
         let mut config = Self::parse(&text, format, &origin)?;
         if let Some(dir) = path.parent() {
             for entry in &mut config.entries {
-                for secret in entry.source.secrets_mut() {
-                    secret.rebase(dir);
-                }
+                entry.source.rebase(dir);
             }
         }
         if let Some(w) = readable_secrets_warning(path, &config.entries) {
@@ -435,11 +498,7 @@ fn readable_secrets_warning(path: &Path, entries: &[RegistryEntry]) -> Option<Co
     use std::os::unix::fs::PermissionsExt;
     let inline_secrets = entries
         .iter()
-        .filter(|e| match &e.source {
-            CredentialSource::IamUser(u) => u.secret_access_key.is_inline(),
-            CredentialSource::Basic(b) => b.password.is_inline(),
-            CredentialSource::InstanceRole(_) => false,
-        })
+        .filter(|e| e.source.has_inline_secret())
         .count();
     if inline_secrets == 0 {
         return None;

@@ -76,7 +76,7 @@ use std::path::PathBuf;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{notify_if_slow, report, switch_on, waiting_for, DiskChoice, Setup, SLOW_AFTER};
-use crate::aws::{AwsOptions, EcrHost};
+use crate::aws::AwsOptions;
 use crate::config::{CredentialSource, RegistryConfig};
 use crate::reference::ImageReference;
 use crate::scope::ResolveContext;
@@ -480,9 +480,8 @@ impl Helper {
 }
 
 /// `https://HOST[:PORT]` → username for every entry `context` may use whose pattern has a
-/// literal host that `get` would serve, as `list` prints. Wildcard hosts name no server, and
-/// ECR Public hosts are refused by `get`, so both are left out. The first entry listed for a
-/// host names its username.
+/// literal host that `get` would serve, as `list` prints. Wildcard hosts name no server, so
+/// they are left out. The first entry listed for a host names its username.
 pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeMap<String, String> {
     let mut map = BTreeMap::new();
     for e in config.entries() {
@@ -494,7 +493,6 @@ pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeM
         };
         let username = match &e.source {
             CredentialSource::Basic(b) => b.username.clone(),
-            _ if EcrHost::parse(host).is_some_and(|h| h.is_public()) => continue,
             _ => "AWS".to_owned(),
         };
         let server = match e.pattern.port() {

@@ -31,7 +31,10 @@
 //!   protocol asks ("set this field to null if no valid credentials can be returned"), and a
 //!   warning on stderr. Failures (bad request, configuration, AWS) exit 1 with the reason on
 //!   stderr, which the kubelet logs.
-//! - A `serviceAccountToken` in the request is never logged or kept.
+//! - A `serviceAccountToken` and the `serviceAccountAnnotations` in the request go to the
+//!   entry's provider ([`RequestAttributes`]): a `web_identity` entry without a token file
+//!   assumes its role with the token, the role optionally named by an annotation. The token is
+//!   never logged, and kept only as a keyed hash in cache keys.
 //! - **Who asks**: the kubelet names no job, so the context comes from `--owner`,
 //!   `--environment` (or `--personal`) in the `CredentialProviderConfig`'s `args`, else from
 //!   `REGISTRY_AUTH_OWNER` and `REGISTRY_AUTH_ENVIRONMENT` in its `env`. Without one, entries
@@ -81,9 +84,10 @@ use serde::Deserialize;
 
 use super::Setup;
 use crate::config::{ConfigError, RegistryConfig};
+use crate::provider::RequestAttributes;
 use crate::reference::{ImageReference, ReferenceError};
 use crate::scope::ResolveContext;
-use crate::{DefaultResolver, Error, RegistryResolver};
+use crate::{DefaultResolver, Error};
 
 /// The protocol version this module speaks first.
 pub const API_VERSION: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -134,6 +138,8 @@ struct WireRequest {
     image: String,
     #[serde(default)]
     service_account_token: Option<SecretString>,
+    #[serde(default)]
+    service_account_annotations: Option<BTreeMap<String, String>>,
 }
 
 /// A parsed `CredentialProviderRequest`.
@@ -144,8 +150,10 @@ pub struct CredentialProviderRequest {
     pub api_version: String,
     /// The image being pulled, normalised.
     pub image: ImageReference,
-    /// Whether the kubelet sent a service account token (never kept).
+    /// Whether the kubelet sent a service account token.
     pub has_service_account_token: bool,
+    /// The service account token and annotations, for the entry's provider.
+    pub attributes: RequestAttributes,
 }
 
 impl CredentialProviderRequest {
@@ -165,12 +173,16 @@ impl CredentialProviderRequest {
             return Err(RequestError::Kind(kind));
         }
         let image = ImageReference::parse(wire.image.trim())?;
+        let mut attributes = RequestAttributes::new()
+            .with_annotations(wire.service_account_annotations.unwrap_or_default());
+        if let Some(token) = wire.service_account_token {
+            attributes = attributes.with_service_account_token(token);
+        }
         Ok(Self {
             api_version,
             image,
-            has_service_account_token: wire
-                .service_account_token
-                .is_some_and(|t| !t.expose_secret().is_empty()),
+            has_service_account_token: attributes.service_account_token().is_some(),
+            attributes,
         })
     }
 }
@@ -262,7 +274,10 @@ pub async fn respond(
         cache_duration: Duration::ZERO,
         auth: None,
     };
-    let login = match resolver.resolve_in(context, image).await {
+    let login = match resolver
+        .resolve_with(context, image, &request.attributes)
+        .await
+    {
         Ok(resolved) => resolved.credential,
         Err(Error::NoEntry(e)) if e.ruled_out.is_empty() && !e.personal => {
             tracing::warn!(image = %image, "no registry entry serves this image; answering without credentials");

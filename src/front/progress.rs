@@ -45,7 +45,9 @@ pub fn waiting_for(config: &RegistryConfig, index: usize, registry: &str) -> Str
         (_, Some(region)) => {
             format!("an ECR token for {registry} from AWS (registry[{index}]: {kind} in {region})")
         }
-        (_, None) => format!("a token for {registry} (registry[{index}]: {kind})"),
+        (_, None) => {
+            format!("an ECR token for {registry} from AWS (registry[{index}]: {kind})")
+        }
     }
 }
 

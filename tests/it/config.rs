@@ -229,8 +229,8 @@ fn bad_cases() -> Vec<Bad> {
             BROKEN, "iam_user", "must be a table"),
         toml_entry("instance_role is not a table", "[[registry]]\npattern = \"$ECR/broken/*\"\ninstance_role = 5\n",
             BROKEN, "instance_role", "must be a table"),
-        toml_entry("unknown iam_user field holding a secret", &iam_with("", "session_token = \"$SECRET\""),
-            BROKEN, "iam_user.session_token", "unknown field; expected one of: access_key_id, secret_access_key, region"),
+        toml_entry("unknown iam_user field holding a secret", &iam_with("", "password = \"$SECRET\""),
+            BROKEN, "iam_user.password", "unknown field; expected one of: access_key_id, secret_access_key, session_token, region, assume_role"),
         toml_entry("unknown instance_role field", &role_with(&["role_arn = \"arn:aws:iam::123456789012:role/x\""]),
             BROKEN, "instance_role.role_arn", "unknown field; expected one of: role_name, region, assume_role_arn, external_id, session_name"),
 
@@ -329,7 +329,7 @@ fn bad_cases() -> Vec<Bad> {
         export_entry("export: configuration not a table", r#"{"type": "aws_ecr", "image_pattern": "$ECR/broken/*", "configuration": "$SECRET"}"#,
             BROKEN, "configuration", "must be a table"),
         export_entry("export: aws_ecr with a role field", r#"{"type": "aws_ecr", "image_pattern": "$ECR/broken/*", "configuration": {"role_name": "R", "region": "us-east-1"}}"#,
-            BROKEN, "configuration.role_name", "unknown field; expected one of: access_key_id, secret_access_key, region"),
+            BROKEN, "configuration.role_name", "unknown field; expected one of: access_key_id, secret_access_key, session_token, region"),
         export_entry("export: aws_ecr_role with a secret", r#"{"type": "aws_ecr_role", "image_pattern": "$ECR/broken/*", "configuration": {"role_name": "R", "region": "us-east-1", "secret_access_key": "$SECRET"}}"#,
             BROKEN, "configuration.secret_access_key", "unknown field; expected one of: role_name, region"),
         export_entry("export: aws_ecr secret missing", r#"{"type": "aws_ecr", "image_pattern": "$ECR/broken/*", "configuration": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "region": "us-east-1"}}"#,
@@ -340,6 +340,56 @@ fn bad_cases() -> Vec<Bad> {
             BROKEN, "configuration.role_name", "is required"),
         export_entry("export: aws_ecr_role region missing", r#"{"type": "aws_ecr_role", "image_pattern": "$ECR/broken/*", "configuration": {"role_name": "R"}}"#,
             BROKEN, "configuration.region", "is required"),
+
+        // ---- Assume-role tables, the standard chain, web identity. ----
+        toml_entry("assume_role role_arn not an ARN",
+            &format!("{}[registry.iam_user.assume_role]\nrole_arn = \"ecr-pull\"\n", iam_with("", "")),
+            BROKEN, "iam_user.assume_role.role_arn", "is not an IAM role ARN"),
+        toml_entry("assume_role without role_arn",
+            &format!("{}[registry.iam_user.assume_role]\nexternal_id = \"x\"\n", iam_with("", "")),
+            BROKEN, "iam_user.assume_role.role_arn", "is required"),
+        toml_entry("assume_role duration out of range",
+            &format!("{}[registry.iam_user.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nduration_seconds = 60\n", iam_with("", "")),
+            BROKEN, "iam_user.assume_role.duration_seconds", "give 900 to 43200 seconds"),
+        toml_entry("assume_role unknown field",
+            &format!("{}[registry.iam_user.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nrole = \"x\"\n", iam_with("", "")),
+            BROKEN, "iam_user.assume_role.role", "unknown field; expected one of: role_arn, external_id, session_name, duration_seconds"),
+        toml_entry("assume_role session name STS refuses",
+            &format!("{}[registry.iam_user.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\nsession_name = \"has space\"\n", iam_with("", "")),
+            BROKEN, "iam_user.assume_role.session_name", "what STS accepts as a session name"),
+        toml_entry("instance_role with both forms of the role to assume",
+            &format!("{}[registry.instance_role.assume_role]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\n", role_with(&["assume_role_arn = \"arn:aws:iam::123456789012:role/r\""])),
+            BROKEN, "instance_role.assume_role", "keep one of the two forms"),
+        toml_entry("instance_role assume_role table with a bad ARN",
+            &format!("{}[registry.instance_role.assume_role]\nrole_arn = \"arn:aws:iam::1:role/r\"\n", role_with(&[])),
+            BROKEN, "instance_role.assume_role.role_arn", "is not an IAM role ARN"),
+        toml_entry("aws_chain unknown field", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.aws_chain]\nprofiles = \"ci\"\n",
+            BROKEN, "aws_chain.profiles", "unknown field; expected one of: profile, region, assume_role"),
+        toml_entry("aws_chain empty profile", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.aws_chain]\nprofile = \"\"\n",
+            BROKEN, "aws_chain.profile", "is empty"),
+        toml_entry("aws_chain bad region", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.aws_chain]\nregion = \"us-east1\"\n",
+            BROKEN, "aws_chain.region", "is not an AWS region"),
+        toml_entry("aws_chain assume_role bad ARN", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.aws_chain.assume_role]\nrole_arn = \"x\"\n",
+            BROKEN, "aws_chain.assume_role.role_arn", "is not an IAM role ARN"),
+        toml_entry("web_identity without a role", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\ntoken_file = \"/t\"\n",
+            BROKEN, "web_identity.role_arn", "is required: name the role to assume, or role_arn_annotation"),
+        toml_entry("web_identity role not an ARN", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn = \"pull\"\n",
+            BROKEN, "web_identity.role_arn", "is not an IAM role ARN"),
+        toml_entry("web_identity annotation with a token file", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn_annotation = \"eks.amazonaws.com/ecr-role-arn\"\ntoken_file = \"/t\"\n",
+            BROKEN, "web_identity.role_arn_annotation", "applies only to the kubelet's service-account token"),
+        toml_entry("web_identity empty annotation key", "[[registry]]\npattern = \"$ECR/broken/*\"\n[registry.web_identity]\nrole_arn_annotation = \" \"\n",
+            BROKEN, "web_identity.role_arn_annotation", "is empty"),
+        json_entry("web_identity token_file not a string", r#"{"pattern": "$ECR/broken/*", "web_identity": {"role_arn": "arn:aws:iam::123456789012:role/r", "token_file": 5}}"#,
+            BROKEN, "web_identity.token_file", "must be"),
+        toml_entry("two sources, one of them new",
+            &format!("{}[registry.aws_chain]\n", iam_with("", "")),
+            BROKEN, "iam_user", "keep one of iam_user, instance_role, aws_chain, web_identity or basic"),
+        export_entry("export: aws_chain unknown field", r#"{"type": "aws_chain", "image_pattern": "$ECR/broken/*", "configuration": {"profil": "ci"}}"#,
+            BROKEN, "configuration.profil", "unknown field; expected one of: profile, region, assume_role"),
+        export_entry("export: aws_web_identity without a role", r#"{"type": "aws_web_identity", "image_pattern": "$ECR/broken/*", "configuration": {"token_file": "/t"}}"#,
+            BROKEN, "configuration.role_arn", "is required"),
+        export_entry("export: unknown type lists the new ones", r#"{"type": "aws_sso", "image_pattern": "$ECR/broken/*", "configuration": {}}"#,
+            BROKEN, "type", "\"aws_chain\" (the standard AWS chain), \"aws_web_identity\" (web identity)"),
 
         // ---- Duplicates (RegistryConfig::validated). ----
         toml_entry("duplicate pattern", &iam_with("", "").replace("/broken/*", "/*"), "$ECR/*", "pattern", "duplicates the pattern of registry[0]"),
@@ -1173,4 +1223,135 @@ fn a_secret_file_that_is_a_device_is_refused_without_reading_it() {
         e.to_string().contains("/dev/zero") && e.to_string().contains("not a regular file"),
         "{e}"
     );
+}
+
+#[test]
+fn the_standard_chain_web_identity_and_assume_role_tables_read_in_every_shape() {
+    let toml = format!(
+        r#"
+[[registry]]
+pattern = "{ECR}/chain/*"
+[registry.aws_chain]
+profile = "ci"
+region = "eu-west-1"
+[registry.aws_chain.assume_role]
+role_arn = "arn:aws:iam::123456789012:role/pull"
+external_id = "x-1"
+session_name = "ci-pull"
+duration_seconds = 900
+
+[[registry]]
+pattern = "{ECR}/irsa/*"
+[registry.web_identity]
+role_arn = "arn:aws:iam::123456789012:role/irsa"
+token_file = "token"
+
+[[registry]]
+pattern = "{ECR}/kubelet/*"
+web_identity = {{ role_arn_annotation = "eks.amazonaws.com/ecr-role-arn" }}
+
+[[registry]]
+pattern = "{ECR}/user/*"
+[registry.iam_user]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_access_key = {{ env = "{UNSET_VAR}" }}
+session_token = {{ env = "{UNSET_VAR}" }}
+region = "us-east-1"
+[registry.iam_user.assume_role]
+role_arn = "arn:aws:iam::123456789012:role/pull"
+
+[[registry]]
+pattern = "{ECR}/worker/*"
+[registry.instance_role]
+role_name = "Worker"
+region = "us-east-1"
+[registry.instance_role.assume_role]
+role_arn = "arn:aws:iam::123456789012:role/pull"
+duration_seconds = 3600
+"#
+    );
+    let config = RegistryConfig::from_toml_str(&toml, TOML_ORIGIN).unwrap();
+    let kinds: Vec<&str> = config.entries().iter().map(|e| e.source.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "aws_chain",
+            "web_identity",
+            "web_identity",
+            "iam_user",
+            "instance_role"
+        ]
+    );
+    match &config.entries()[0].source {
+        CredentialSource::AwsChain(c) => {
+            assert_eq!(c.profile.as_deref(), Some("ci"));
+            let role = c.assume_role.as_ref().unwrap();
+            assert_eq!(
+                (role.external_id.as_deref(), role.duration_seconds),
+                (Some("x-1"), Some(900))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(config.entries()[0].source.region(), Some("eu-west-1"));
+    match &config.entries()[2].source {
+        CredentialSource::WebIdentity(w) => {
+            assert_eq!(
+                w.role_arn_annotation.as_deref(),
+                Some("eks.amazonaws.com/ecr-role-arn")
+            );
+            assert!(w.token_file.is_none() && w.role_arn.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    match &config.entries()[4].source {
+        CredentialSource::InstanceRole(r) => {
+            assert_eq!(r.assume_role.as_ref().unwrap().duration_seconds, Some(3600))
+        }
+        other => panic!("{other:?}"),
+    }
+    // The IAM user's session token is a secret like its key: read only when it serves.
+    match &config.entries()[3].source {
+        CredentialSource::IamUser(u) => {
+            assert!(u.session_token.is_some() && u.assume_role.is_some())
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The same in both JSON shapes.
+    let json = format!(
+        r#"{{"registry": [{{"pattern": "{ECR}/*", "aws_chain": {{"assume_role": {{"role_arn": "arn:aws:iam::123456789012:role/pull"}}}}}},
+                          {{"pattern": "{ECR}/k/*", "web_identity": {{"role_arn_annotation": "eks.amazonaws.com/ecr-role-arn", "role_arn": "arn:aws:iam::123456789012:role/fallback"}}}}]}}"#
+    );
+    let config = RegistryConfig::from_json_str(&json, JSON_ORIGIN).unwrap();
+    assert_eq!(config.entries()[1].source.kind(), "web_identity");
+    let export = format!(
+        r#"[{{"type": "aws_chain", "image_pattern": "{ECR}/*", "configuration": {{"profile": "ci"}}}},
+            {{"type": "aws_web_identity", "image_pattern": "{ECR}/k/*", "configuration": {{"role_arn": "arn:aws:iam::123456789012:role/r", "token_file": "/var/run/token"}}}},
+            {{"type": "aws_ecr", "image_pattern": "{ECR}/u/*", "configuration": {{"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "x", "session_token": "y", "region": "us-east-1"}}}}]"#
+    );
+    let config = RegistryConfig::from_json_str(&export, JSON_ORIGIN).unwrap();
+    let kinds: Vec<&str> = config.entries().iter().map(|e| e.source.kind()).collect();
+    assert_eq!(kinds, ["aws_chain", "web_identity", "iam_user"]);
+}
+
+#[test]
+fn a_relative_token_file_is_next_to_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registries.toml");
+    std::fs::write(
+        &path,
+        format!("[[registry]]\npattern = \"{ECR}/*\"\n[registry.web_identity]\nrole_arn = \"arn:aws:iam::123456789012:role/r\"\ntoken_file = \"sa/token\"\n"),
+    )
+    .unwrap();
+    let config = RegistryConfig::load(&path).unwrap();
+    match &config.entries()[0].source {
+        CredentialSource::WebIdentity(w) => {
+            assert_eq!(
+                w.token_file.as_deref(),
+                Some(dir.path().join("sa/token").as_path())
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -28,4 +28,5 @@ mod pull;
 mod reference;
 mod scope;
 mod security;
+mod sources;
 mod valohai;

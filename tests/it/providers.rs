@@ -453,26 +453,6 @@ async fn an_entry_without_a_region_says_where_to_set_it() {
 }
 
 #[tokio::test]
-async fn ecr_public_is_refused_with_the_reason_not_sent_to_the_private_api() {
-    let emu = Emulator::get();
-    let user = emu.user("public", Some(&seed_policy()));
-    let r = resolver_with(
-        Arc::new(iam_provider(
-            &emu,
-            &user.access_key_id,
-            &user.secret_access_key,
-        )),
-        "public.ecr.aws/*",
-    );
-    let err = r
-        .resolve_str("public.ecr.aws/docker/library/alpine:3")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-    assert!(err.to_string().contains("ECR Public"), "{err}");
-}
-
-#[tokio::test]
 async fn an_entry_naming_anothers_key_id_with_a_wrong_secret_never_shares_its_token() {
     let emu = Emulator::get();
     let user = emu.user("impostor", Some(&seed_policy()));

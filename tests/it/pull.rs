@@ -3,6 +3,10 @@
 //! pulled (a) by skopeo through the docker credential helper protocol and (b) from Rust by
 //! `examples/pull_manifest.rs`, both resolving the credential at moto with an IAM user.
 //!
+//! A plain registry the same way: a `docker-registry` whose htpasswd user is a robot account,
+//! served by a `[registry.basic]` entry (through the helper and `pull_manifest`) and by the
+//! robot-account provider of `examples/custom_provider.rs`.
+//!
 //! The registries are shared by the tests of this file and stopped, by PID, when the last test
 //! using them ends.
 
@@ -11,6 +15,10 @@ use crate::support;
 #[allow(dead_code)]
 #[path = "../../examples/pull_manifest.rs"]
 mod pull_manifest;
+
+#[allow(dead_code)]
+#[path = "../../examples/custom_provider.rs"]
+mod custom_provider;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,6 +132,17 @@ fn skopeo_pull(f: &Fixture, addr: &str, cred_helpers: bool, name: &str) -> (Outp
     let work = f.dir.path().join(name);
     std::fs::create_dir_all(&work).unwrap();
     let config = write_config(&work, "registries", &format!("{addr}/*"), &f.user);
+    skopeo_with(&work, &config, addr, cred_helpers, &f.emu.endpoint)
+}
+
+/// `skopeo copy` of `addr/tiny:v1` in `work`, with the helper reading `config`.
+fn skopeo_with(
+    work: &Path,
+    config: &Path,
+    addr: &str,
+    cred_helpers: bool,
+    aws_endpoint: &str,
+) -> (Output, PathBuf) {
     let auth = work.join("auth.json");
     let auth_json = if cred_helpers {
         serde_json::json!({ "credHelpers": { addr: "registry-auth" } })
@@ -150,11 +169,11 @@ fn skopeo_pull(f: &Fixture, addr: &str, cred_helpers: bool, name: &str) -> (Outp
         .arg(format!("docker://{addr}/tiny:v1"))
         .arg(format!("oci:{}:pulled", out_dir.display()))
         .env("PATH", path)
-        .env("HOME", &work)
-        .env("XDG_RUNTIME_DIR", &work)
+        .env("HOME", work)
+        .env("XDG_RUNTIME_DIR", work)
         .env("XDG_CACHE_HOME", work.join("cache"))
-        .env("REGISTRY_AUTH_CONFIG", &config)
-        .env("AWS_ENDPOINT_URL", &f.emu.endpoint)
+        .env("REGISTRY_AUTH_CONFIG", config)
+        .env("AWS_ENDPOINT_URL", aws_endpoint)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
@@ -343,4 +362,165 @@ async fn the_example_names_a_missing_image_and_refuses_non_loopback_hosts() {
         .await
         .unwrap_err();
     assert!(matches!(err, PullError::NotLoopback(_)), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain registries: `[registry.basic]`, and an embedder's robot-account provider.
+
+const ROBOT: &str = "robot-ci";
+
+/// A registry whose one user is the robot account, holding `tiny:v1`.
+struct Plain {
+    registry: Registry,
+    password: String,
+    digest: String,
+    dir: tempfile::TempDir,
+}
+
+fn plain() -> Arc<Plain> {
+    static SHARED: Mutex<Weak<Plain>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = shared.upgrade() {
+        return p;
+    }
+    let password = format!("robot-password-{}", std::process::id());
+    let registry = Registry::start_as(ROBOT, &password);
+    let digest = registry.push("tiny:v1");
+    let p = Arc::new(Plain {
+        registry,
+        password,
+        digest,
+        dir: tempfile::tempdir().unwrap(),
+    });
+    *shared = Arc::downgrade(&p);
+    p
+}
+
+/// A `[registry.basic]` configuration for the plain registry, its password in a 0600 file.
+fn basic_config(p: &Plain, name: &str, password: &str) -> PathBuf {
+    let secret = format!("{name}.password");
+    write_private_file(&p.dir.path().join(&secret), password);
+    let path = p.dir.path().join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[[registry]]\npattern = \"{}/*\"\n[registry.basic]\nusername = \"{ROBOT}\"\npassword = {{ file = \"{secret}\" }}\n",
+            p.registry.addr
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn skopeo_pulls_from_a_plain_registry_with_a_basic_entry_through_the_helper() {
+    let p = plain();
+    let work = p.dir.path().join("basic-skopeo");
+    std::fs::create_dir_all(&work).unwrap();
+    let config = basic_config(&p, "basic-skopeo", &p.password);
+    // No AWS anywhere: a closed port.
+    let (out, pulled) = skopeo_with(&work, &config, &p.registry.addr, true, "http://127.0.0.1:9");
+    assert!(
+        out.status.success(),
+        "skopeo: {}\nregistry log:\n{}",
+        text(&out),
+        p.registry.log()
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(pulled.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], p.digest.as_str());
+    assert!(!text(&out).contains(&p.password));
+    // A basic password never goes to the disk cache.
+    let cache = work.join("cache");
+    let leaked = walk(&cache).into_iter().any(|f| {
+        std::fs::read(&f).is_ok_and(|b| {
+            b.windows(p.password.len())
+                .any(|w| w == p.password.as_bytes())
+        })
+    });
+    assert!(
+        !leaked,
+        "the password was written under {}",
+        cache.display()
+    );
+
+    // The wrong password: the registry's clear 401.
+    let wrong = basic_config(&p, "basic-wrong", "not-the-password");
+    let work = p.dir.path().join("basic-skopeo-wrong");
+    std::fs::create_dir_all(&work).unwrap();
+    let (out, _) = skopeo_with(&work, &wrong, &p.registry.addr, true, "http://127.0.0.1:9");
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains(&format!(
+            "{}/tiny: unauthorized: authentication required",
+            p.registry.addr
+        )),
+        "{t}"
+    );
+    assert!(!t.contains("not-the-password"), "{t}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn the_example_pulls_from_a_plain_registry_with_a_basic_entry() {
+    let p = plain();
+    let image = format!("{}/tiny:v1", p.registry.addr);
+    let config = basic_config(&p, "basic-example", &p.password);
+    let no_aws = AwsOptions::default().with_endpoint_url("http://127.0.0.1:9");
+    let pulled = pull_manifest::pull(&config, &image, no_aws.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nregistry log:\n{}", p.registry.log()));
+    assert_eq!(pulled.manifest.digest, p.digest);
+
+    let wrong = basic_config(&p, "basic-example-wrong", "not-the-password");
+    let err = pull_manifest::pull(&wrong, &image, no_aws)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, PullError::Unauthorized { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with("401 Unauthorized: "), "{msg}");
+    assert!(msg.contains(&format!("user {ROBOT}")), "{msg}");
+    assert!(!msg.contains("not-the-password") && !format!("{err:?}").contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn the_custom_provider_example_pulls_with_its_robot_account() {
+    use custom_provider::{resolver_for, RobotAccount};
+    let p = plain();
+    let image = ImageReference::parse(&format!("{}/tiny:v1", p.registry.addr)).unwrap();
+    let robot = Arc::new(RobotAccount::new(ROBOT, p.password.as_str().into()));
+    let resolver = resolver_for(&p.registry.addr, robot.clone()).unwrap();
+    let login = resolver.resolve(&image).await.unwrap().credential;
+    assert_eq!(login.username(), ROBOT);
+    let manifest = pull_manifest::fetch_manifest(&image, &login)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nregistry log:\n{}", p.registry.log()));
+    assert_eq!(manifest.digest, p.digest);
+    resolver.resolve(&image).await.unwrap();
+    assert_eq!(robot.calls(), 1, "the second resolve is a cache hit");
+
+    let impostor = Arc::new(RobotAccount::new(ROBOT, "guessed".into()));
+    let resolver = resolver_for(&p.registry.addr, impostor).unwrap();
+    let login = resolver.resolve(&image).await.unwrap().credential;
+    let err = pull_manifest::fetch_manifest(&image, &login)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, PullError::Unauthorized { .. }), "{err:?}");
+    assert!(!err.to_string().contains("guessed"));
 }

@@ -3,6 +3,7 @@
 
 pub mod proxy;
 pub mod registry;
+pub mod servers;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use registry_auth::aws::{AwsOptions, IamUserProvider};
 use registry_auth::cache::ManualClock;
-use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
+use registry_auth::provider::{
+    CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes,
+};
 use registry_auth::{Error, RegistryCredential};
 use serde_json::Value;
 
@@ -58,7 +61,23 @@ impl Emulator {
         Emulator { endpoint, vars }
     }
 
-    fn var(&self, key: &str) -> String {
+    /// The same emulator's settings, with calls sent to `endpoint` (a proxy in front of it, or
+    /// another moto).
+    pub fn at(&self, endpoint: &str) -> Emulator {
+        let mut vars = self.vars.clone();
+        for (k, v) in &mut vars {
+            if k == "MOTO_ENDPOINT" {
+                *v = endpoint.to_owned();
+            }
+        }
+        Emulator {
+            endpoint: endpoint.to_owned(),
+            vars,
+        }
+    }
+
+    /// A value of `.emulator/env` (`MOTO_PYTHON`, ...).
+    pub fn var(&self, key: &str) -> String {
         self.vars
             .iter()
             .find(|(k, _)| k == key)
@@ -289,7 +308,7 @@ impl Drop for ImdsServer {
     }
 }
 
-fn write_private(path: &Path, text: &str) {
+pub fn write_private(path: &Path, text: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -327,5 +346,9 @@ impl<P: CredentialProvider> CredentialProvider for Counting<P> {
 
     fn identity(&self) -> CacheIdentity {
         self.inner.identity()
+    }
+
+    fn request_identity(&self, request: &RequestAttributes) -> Option<CacheIdentity> {
+        self.inner.request_identity(request)
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A running registry with htpasswd user `AWS`.
+/// A running registry with one htpasswd user (`AWS` unless started with another).
 pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub addr: String,
@@ -20,6 +20,11 @@ impl Registry {
     /// Starts a registry whose user `AWS` has `password`. The password goes to the script in a
     /// 0600 file, never on a command line.
     pub fn start(password: &str) -> Registry {
+        Self::start_as("AWS", password)
+    }
+
+    /// Starts a registry whose one user is `user`, with `password`.
+    pub fn start_as(user: &str, password: &str) -> Registry {
         let state = tempfile::tempdir().expect("temp dir");
         let password_file = state.path().join("given-password");
         super::write_private(&password_file, password);
@@ -27,6 +32,7 @@ impl Registry {
             .arg("start")
             .env("REGISTRY_STATE_DIR", state.path().join("registry"))
             .env("REGISTRY_PASSWORD_FILE", &password_file)
+            .env("REGISTRY_USER", user)
             .output()
             .expect("run scripts/registry start");
         let _ = std::fs::remove_file(&password_file);

@@ -111,10 +111,14 @@
 //!   completion and man-page generators, a log subscriber, and a Tokio runtime.
 //! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images (the `valohai`
 //!   module); pulls in the YAML parser.
+//! - `gcp` (default, with `cli`): Google Artifact Registry and Container Registry
+//!   (`[registry.gcp]`, the `gcp` module).
+//! - `azure` (default, with `cli`): Azure Container Registry (`[registry.azure]`, the `azure`
+//!   module).
 //!
 //! An embedder that only resolves turns default features off, and gets none of those:
 //! `registry-auth = { version = "…", default-features = false }` (add
-//! `features = ["valohai"]` for the check). The library then asks Tokio for `sync` and `time`
+//! `features = ["valohai"]` for the check, `"gcp"` or `"azure"` for those clouds). The library then asks Tokio for `sync` and `time`
 //! only; the embedder brings the runtime.
 //!
 //! # Platforms
@@ -128,6 +132,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aws;
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub mod azure;
 pub mod basic;
 pub mod cache;
 pub mod config;
@@ -137,9 +144,15 @@ mod files;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod front;
-#[allow(dead_code)] // Used by the live check and the Google and Azure providers.
+#[cfg(feature = "gcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gcp")))]
+pub mod gcp;
+// Only the Google and Azure providers call it so far.
+#[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
 mod http;
 pub mod index;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod jwt;
 pub mod pattern;
 pub mod provider;
 pub mod reference;

@@ -36,7 +36,7 @@ use std::fmt;
 
 use wildmatch::WildMatch;
 
-use crate::reference::{ImageReference, ReferenceErrorKind};
+use crate::reference::{ImageRef, ImageReference, ReferenceErrorKind};
 
 /// A parsed, validated match pattern.
 #[derive(Clone)]
@@ -245,8 +245,9 @@ impl MatchPattern {
         &self.path
     }
 
-    /// Whether the pattern serves `image`.
-    pub fn matches(&self, image: &ImageReference) -> bool {
+    /// Whether the pattern serves `image` (an [`ImageReference`] or a borrowed [`ImageRef`]).
+    pub fn matches<'i>(&self, image: impl Into<ImageRef<'i>>) -> bool {
+        let image = image.into();
         self.port == image.port() && self.host_matches(image.host()) && self.path_matches(image)
     }
 
@@ -282,13 +283,13 @@ impl MatchPattern {
         }
     }
 
-    pub(crate) fn path_matches(&self, image: &ImageReference) -> bool {
+    pub(crate) fn path_matches(&self, image: ImageRef<'_>) -> bool {
         self.path.matches(image)
     }
 }
 
 impl PathPattern {
-    pub(crate) fn matches(&self, image: &ImageReference) -> bool {
+    pub(crate) fn matches(&self, image: ImageRef<'_>) -> bool {
         match self {
             PathPattern::Any => true,
             PathPattern::Repository(repo) => {
@@ -751,10 +752,11 @@ pub(crate) fn beats(s: Specificity, index: usize, best: Option<(Specificity, usi
 ///
 /// This is the reference behaviour; [`PatternIndex`](crate::index::PatternIndex) returns the same
 /// answer without looking at every pattern.
-pub fn best_match<'a, I>(patterns: I, image: &ImageReference) -> Option<usize>
+pub fn best_match<'a, 'i, I>(patterns: I, image: impl Into<ImageRef<'i>>) -> Option<usize>
 where
     I: IntoIterator<Item = &'a MatchPattern>,
 {
+    let image = image.into();
     let mut best: Option<(Specificity, usize)> = None;
     for (i, p) in patterns.into_iter().enumerate() {
         if p.matches(image) && beats(p.specificity, i, best) {
@@ -822,7 +824,7 @@ where
 }
 
 /// Every pattern that matches `image`, the winner, and why each loser lost.
-pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
+pub fn explain<'a, 'i, I>(patterns: I, image: impl Into<ImageRef<'i>>) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
 {
@@ -832,11 +834,16 @@ where
 /// Like [`explain`], with some entries ruled out: `rule_out(index)` returns why the entry may
 /// not serve this request (its scope, say), or `None`. A ruled-out entry whose pattern matched
 /// is listed among the candidates with that reason and never wins.
-pub fn explain_by<'a, I, F>(patterns: I, image: &ImageReference, mut rule_out: F) -> Explanation
+pub fn explain_by<'a, 'i, I, F>(
+    patterns: I,
+    image: impl Into<ImageRef<'i>>,
+    mut rule_out: F,
+) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
     F: FnMut(usize) -> Option<String>,
 {
+    let image = image.into();
     let matched: Vec<(usize, &MatchPattern, Option<String>)> = patterns
         .into_iter()
         .enumerate()

@@ -25,7 +25,7 @@ use crate::error::NoEntry;
 use crate::index::PatternIndex;
 use crate::pattern::{self, Explanation, MatchPattern};
 use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes};
-use crate::reference::ImageReference;
+use crate::reference::{ImageRef, ImageReference};
 use crate::scope::{EntryScope, ResolveContext};
 use crate::{Error, RegistryCredential};
 
@@ -166,11 +166,12 @@ impl DefaultResolver {
     ///
     /// A personal project's context is an error: private registries are for organisation
     /// projects. The index filters candidates by scope without allocating.
-    pub fn select_in(
+    pub fn select_in<'i>(
         &self,
         context: &ResolveContext,
-        image: &ImageReference,
+        image: impl Into<ImageRef<'i>>,
     ) -> Result<Option<(usize, &MatchPattern)>, Error> {
+        let image = image.into();
         if context.is_personal() {
             return Err(self.personal(image.as_str()));
         }
@@ -182,7 +183,11 @@ impl DefaultResolver {
 
     /// Every entry whose pattern matches `image`, the winner among those `context` may use,
     /// and why each candidate won, lost or was ruled out.
-    pub fn explain_in(&self, context: &ResolveContext, image: &ImageReference) -> Explanation {
+    pub fn explain_in<'i>(
+        &self,
+        context: &ResolveContext,
+        image: impl Into<ImageRef<'i>>,
+    ) -> Explanation {
         pattern::explain_by(self.index.patterns(), image, |i| {
             self.slots[i]
                 .scope
@@ -351,9 +356,10 @@ impl DefaultResolver {
     pub async fn resolve_with(
         &self,
         context: &ResolveContext,
-        image: &ImageReference,
+        image: impl Into<ImageRef<'_>>,
         request: &RequestAttributes,
     ) -> Result<Resolved, Error> {
+        let image = image.into();
         let Some((i, _)) = self.select_in(context, image)? else {
             let ruled_out = self
                 .explain_in(context, image)
@@ -420,6 +426,28 @@ impl RegistryResolver for DefaultResolver {
         context: &ResolveContext,
         image: &ImageReference,
     ) -> Result<Resolved, Error> {
+        self.resolve_with(context, image, &RequestAttributes::none())
+            .await
+    }
+
+    /// Parses `image` without copying it when it is already in normal form (it names its
+    /// registry and a tag or digest), then resolves it with no context: the whole path from a
+    /// string to a cached credential allocates nothing.
+    async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
+        self.resolve_str_in(&ResolveContext::unscoped(), image)
+            .await
+    }
+}
+
+impl DefaultResolver {
+    /// [`resolve_str`](RegistryResolver::resolve_str) for the request `context`.
+    pub async fn resolve_str_in(
+        &self,
+        context: &ResolveContext,
+        image: &str,
+    ) -> Result<Resolved, Error> {
+        let mut scratch = String::new();
+        let image = ImageRef::parse(image, &mut scratch)?;
         self.resolve_with(context, image, &RequestAttributes::none())
             .await
     }

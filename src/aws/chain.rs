@@ -246,6 +246,7 @@ impl Chain {
     async fn build(&self, call_region: &str) -> Result<SharedCredentialsProvider, Error> {
         let o = &self.options;
         let conf = ProviderConfig::without_region()
+            .with_http_client(super::https_client())
             .with_timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(o.connect_timeout)

@@ -78,7 +78,10 @@ pub(crate) fn imds_client(
     options: &AwsOptions,
     origin: &str,
 ) -> Result<(aws_config::imds::Client, String), Error> {
-    let mut client = aws_config::imds::Client::builder();
+    let mut client = aws_config::imds::Client::builder().configure(
+        &aws_config::provider_config::ProviderConfig::without_region()
+            .with_http_client(super::https_client()),
+    );
     let chosen = endpoint.or(options.imds_endpoint.as_deref());
     if let Some(url) = chosen {
         client = client.endpoint(url).map_err(|_| {

@@ -170,6 +170,7 @@ impl AwsOptions {
     /// from probing IMDS for it.
     pub(crate) async fn sdk_config(&self) -> SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
             .region(Region::from_static("us-east-1"))
             .no_credentials()
             .timeout_config(
@@ -202,6 +203,29 @@ impl AwsOptions {
 /// Where IMDS is when nothing says otherwise.
 const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
 
+/// The SDK's own HTTPS client (hyper 1 + rustls), with the `ring` crypto provider: what
+/// `default-https-client` builds, minus AWS-LC, whose entropy seeding costs a short-lived
+/// process tens of milliseconds of CPU on its first TLS connection. Every SDK client this crate
+/// makes (through `sdk_config`, the standard chain, the IMDS client) uses one.
+///
+/// One per SDK configuration, not per process: its connection pool is tied to the Tokio
+/// runtime it first ran on.
+pub(crate) fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        // HTTPS_PROXY / NO_PROXY, as the SDK's default client honours them.
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -225,8 +249,15 @@ impl SdkBase {
     }
 
     /// Calls go over the embedder's `sdk` (its HTTP client, endpoint, timeouts, retries, app
-    /// name); its credentials provider is not used here.
+    /// name); its credentials provider is not used here. An `SdkConfig` without an HTTP client
+    /// (aws-config built without its default features, as this crate builds it) gets this
+    /// crate's.
     pub(crate) fn given(sdk: SdkConfig, options: AwsOptions) -> Self {
+        let sdk = if sdk.http_client().is_none() {
+            sdk.into_builder().http_client(https_client()).build()
+        } else {
+            sdk
+        };
         Self {
             options,
             loaded: tokio::sync::OnceCell::new_with(Some(sdk)),

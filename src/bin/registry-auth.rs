@@ -603,6 +603,61 @@ fn ecr_json(image: &ImageReference) -> Value {
     }
 }
 
+fn gcp_json(image: &ImageReference) -> Value {
+    match registry_auth::gcp::GcpHost::parse(image.domain()) {
+        Some(h) => json!({
+            "service": h.service().as_str(),
+            "location": h.location(),
+            "project": h.project(image),
+            "repository": h.repository(image),
+        }),
+        None => Value::Null,
+    }
+}
+
+fn azure_json(image: &ImageReference) -> Value {
+    match registry_auth::azure::AcrHost::parse(image.domain()) {
+        Some(h) => json!({
+            "registry": h.registry(),
+            "cloud": h.cloud().as_str(),
+            "authority_host": h.cloud().authority_host(),
+            "scope": h.cloud().scope(),
+        }),
+        None => Value::Null,
+    }
+}
+
+/// `aws`, `gcp` or `azure` for a host one of them serves, and a line saying what it tells.
+fn cloud(image: &ImageReference) -> Option<(&'static str, String)> {
+    use registry_auth::{azure::AcrHost, gcp::GcpHost};
+    let host = image.domain();
+    if let Some(h) = EcrHost::parse(host) {
+        let what = match (h.account_id(), h.region()) {
+            (Some(account), Some(region)) => {
+                format!("Amazon ECR (account {account}, region {region})")
+            }
+            _ => "Amazon ECR Public".to_owned(),
+        };
+        return Some(("aws", what));
+    }
+    if let Some(h) = GcpHost::parse(host) {
+        let mut facts: Vec<String> = Vec::new();
+        facts.extend(h.location().map(|l| format!("location {l}")));
+        facts.extend(h.project(image).map(|p| format!("project {p}")));
+        facts.extend(h.repository(image).map(|r| format!("repository {r}")));
+        return Some((
+            "gcp",
+            format!("Google {} ({})", h.service(), facts.join(", ")),
+        ));
+    }
+    AcrHost::parse(host).map(|h| {
+        (
+            "azure",
+            format!("Azure Container Registry {} ({})", h.registry(), h.cloud()),
+        )
+    })
+}
+
 fn explain(args: &EntriesArgs, context: &ResolveContext, image: &str, json: bool) -> ExitCode {
     let image = match ImageReference::parse(image) {
         Ok(r) => r,
@@ -636,10 +691,16 @@ fn explain(args: &EntriesArgs, context: &ResolveContext, image: &str, json: bool
                 "matched": matched,
                 "candidates": candidates,
                 "ecr": ecr_json(&image),
+                "gcp": gcp_json(&image),
+                "azure": azure_json(&image),
+                "cloud": cloud(&image).map(|(id, _)| id),
             })
         );
     } else {
         println!("image: {image}");
+        if let Some((_, what)) = cloud(&image) {
+            println!("registry: {what}");
+        }
         match ex.winner {
             Some(i) => println!("served by entry {i}: {}", patterns[i]),
             None if ex.candidates.is_empty() => println!(

@@ -16,7 +16,11 @@ use serde_json::{Map, Value};
 
 use super::{ConfigError, CredentialSource, FieldError, RegistryEntry};
 use crate::aws::{AwsChain, IamUser, InstanceRole, WebIdentity};
+#[cfg(feature = "azure")]
+use crate::azure::Azure;
 use crate::basic::Basic;
+#[cfg(feature = "gcp")]
+use crate::gcp::Gcp;
 use crate::pattern::MatchPattern;
 use crate::scope::EntryScope;
 
@@ -242,12 +246,35 @@ struct RawEntry {
     basic: Option<Basic>,
     aws_chain: Option<AwsChain>,
     web_identity: Option<WebIdentity>,
+    #[cfg(feature = "gcp")]
+    gcp: Option<Gcp>,
+    #[cfg(feature = "azure")]
+    azure: Option<Azure>,
     owner: Option<String>,
     environments: Option<Vec<String>>,
 }
 
 /// The source tables of `[[registry]]`, in the order errors list them.
 const SOURCE_TABLES: &str = "iam_user, instance_role, aws_chain, web_identity or basic";
+
+/// [`SOURCE_TABLES`] and the cloud tables this build knows.
+fn source_tables() -> String {
+    let clouds: &[&str] = &[
+        #[cfg(feature = "gcp")]
+        "gcp",
+        #[cfg(feature = "azure")]
+        "azure",
+    ];
+    let mut all: Vec<&str> = SOURCE_TABLES
+        .split(", ")
+        .flat_map(|t| t.split(" or "))
+        .collect();
+    all.extend(clouds);
+    match all.split_last() {
+        Some((last, head)) if !head.is_empty() => format!("{} or {last}", head.join(", ")),
+        _ => all.join(""),
+    }
+}
 
 fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     let object = v.as_object().ok_or_else(|| {
@@ -275,18 +302,26 @@ fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     if let Some(b) = raw.basic {
         sources.push(CredentialSource::Basic(b));
     }
+    #[cfg(feature = "gcp")]
+    if let Some(g) = raw.gcp {
+        sources.push(CredentialSource::Gcp(g));
+    }
+    #[cfg(feature = "azure")]
+    if let Some(a) = raw.azure {
+        sources.push(CredentialSource::Azure(a));
+    }
     let source = match sources.len() {
         1 => sources.remove(0),
         0 => {
             return Err(named(FieldError::new(
                 "iam_user",
-                format!("the entry has no credential source: add one [registry.SOURCE] table, SOURCE being {SOURCE_TABLES}"),
+                format!("the entry has no credential source: add one [registry.SOURCE] table, SOURCE being {}", source_tables()),
             )))
         }
         _ => {
             return Err(named(FieldError::new(
                 sources[0].kind(),
-                format!("an entry has one credential source: keep one of {SOURCE_TABLES}"),
+                format!("an entry has one credential source: keep one of {}", source_tables()),
             )))
         }
     };

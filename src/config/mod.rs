@@ -76,7 +76,11 @@ pub use secret::SecretSource;
 
 pub use crate::aws::{AssumeRole, AwsChain, IamUser, InstanceRole, WebIdentity};
 use crate::aws::{AwsOptions, EcrHost, SharedSdk};
+#[cfg(feature = "azure")]
+pub use crate::azure::Azure;
 pub use crate::basic::Basic;
+#[cfg(feature = "gcp")]
+pub use crate::gcp::Gcp;
 use crate::pattern::MatchPattern;
 use crate::provider::CredentialProvider;
 use crate::scope::EntryScope;
@@ -132,6 +136,14 @@ pub enum CredentialSource {
     /// A role assumed with a web identity token (a token file, or the kubelet's
     /// service-account token): ECR tokens.
     WebIdentity(WebIdentity),
+    /// A Google service account (key file or metadata server): Artifact Registry and
+    /// Container Registry access tokens.
+    #[cfg(feature = "gcp")]
+    Gcp(Gcp),
+    /// An Entra ID service principal or managed identity: Azure Container Registry refresh
+    /// tokens.
+    #[cfg(feature = "azure")]
+    Azure(Azure),
 }
 
 /// What the resolver needs to turn a source into a provider.
@@ -144,7 +156,7 @@ pub(crate) struct ProviderOptions {
 
 impl CredentialSource {
     /// The table name in a configuration file: `iam_user`, `instance_role`, `aws_chain`,
-    /// `web_identity` or `basic`.
+    /// `web_identity`, `basic`, `gcp` or `azure`.
     pub fn kind(&self) -> &'static str {
         match self {
             CredentialSource::IamUser(_) => "iam_user",
@@ -152,6 +164,10 @@ impl CredentialSource {
             CredentialSource::Basic(_) => "basic",
             CredentialSource::AwsChain(_) => "aws_chain",
             CredentialSource::WebIdentity(_) => "web_identity",
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => "gcp",
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => "azure",
         }
     }
 
@@ -163,6 +179,10 @@ impl CredentialSource {
             CredentialSource::AwsChain(c) => c.region.as_deref(),
             CredentialSource::WebIdentity(w) => w.region.as_deref(),
             CredentialSource::Basic(_) => None,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => None,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => None,
         }
     }
 
@@ -178,6 +198,10 @@ impl CredentialSource {
             CredentialSource::Basic(b) => b.validate(),
             CredentialSource::AwsChain(c) => c.validate(),
             CredentialSource::WebIdentity(w) => w.validate(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.validate(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.validate(),
         }
     }
 
@@ -188,6 +212,10 @@ impl CredentialSource {
             CredentialSource::InstanceRole(_)
             | CredentialSource::AwsChain(_)
             | CredentialSource::WebIdentity(_) => Vec::new(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.secrets_mut(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.secrets_mut(),
         }
     }
 
@@ -216,6 +244,10 @@ impl CredentialSource {
             CredentialSource::InstanceRole(_)
             | CredentialSource::AwsChain(_)
             | CredentialSource::WebIdentity(_) => false,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => false,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.has_inline_secret(),
         }
     }
 
@@ -231,6 +263,10 @@ impl CredentialSource {
             CredentialSource::Basic(b) => b.provider(),
             CredentialSource::AwsChain(c) => c.provider(&options.aws, sdk),
             CredentialSource::WebIdentity(w) => w.provider(&options.aws, sdk.map(|s| &s.config)),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.provider(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.provider(),
         }
     }
 }

@@ -493,6 +493,10 @@ pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeM
         };
         let username = match &e.source {
             CredentialSource::Basic(b) => b.username.clone(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => crate::gcp::USERNAME.to_owned(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => crate::azure::USERNAME.to_owned(),
             _ => "AWS".to_owned(),
         };
         let server = match e.pattern.port() {

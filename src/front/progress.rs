@@ -38,15 +38,28 @@ pub fn waiting_for(config: &RegistryConfig, index: usize, registry: &str) -> Str
         return format!("credentials for {registry}");
     };
     let kind = entry.source.kind();
-    match (&entry.source, entry.source.region()) {
-        (CredentialSource::Basic(_), _) => {
+    let region = entry
+        .source
+        .region()
+        .map(|r| format!(" in {r}"))
+        .unwrap_or_default();
+    match &entry.source {
+        CredentialSource::Basic(_) => {
             format!("credentials for {registry} (registry[{index}]: {kind})")
         }
-        (_, Some(region)) => {
-            format!("an ECR token for {registry} from AWS (registry[{index}]: {kind} in {region})")
+        CredentialSource::IamUser(_)
+        | CredentialSource::InstanceRole(_)
+        | CredentialSource::AwsChain(_)
+        | CredentialSource::WebIdentity(_) => {
+            format!("an ECR token for {registry} from AWS (registry[{index}]: {kind}{region})")
         }
-        (_, None) => {
-            format!("an ECR token for {registry} from AWS (registry[{index}]: {kind})")
+        #[cfg(feature = "gcp")]
+        CredentialSource::Gcp(_) => {
+            format!("a token for {registry} from Google (registry[{index}]: {kind})")
+        }
+        #[cfg(feature = "azure")]
+        CredentialSource::Azure(_) => {
+            format!("a token for {registry} from Azure (registry[{index}]: {kind})")
         }
     }
 }

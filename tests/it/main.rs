@@ -5,6 +5,7 @@
 
 mod support;
 
+mod azure;
 mod cache;
 mod cli;
 mod completions;
@@ -14,6 +15,7 @@ mod docker_helper;
 mod ecr_host;
 mod faults;
 mod fuzz_regressions;
+mod gcp;
 mod hygiene;
 mod index_equivalence;
 mod kubelet;

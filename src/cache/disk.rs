@@ -95,7 +95,7 @@ const LOCK_POLL_MIN: Duration = Duration::from_millis(5);
 const LOCK_POLL_MAX: Duration = Duration::from_millis(100);
 
 /// A directory of cached tokens shared by the processes of one user; see the
-/// [module documentation](self).
+/// [cache documentation](super).
 ///
 /// `Debug` shows the directory and the lock wait; the store holds no token in memory.
 #[derive(Clone)]
@@ -947,8 +947,13 @@ mod tests {
         let real = tmp.path().join("real.key");
         fs::rename(&key_file, &real).unwrap();
         std::os::unix::fs::symlink(&real, &key_file).unwrap();
-        let e = DiskStore::open(tmp.path().join("c")).unwrap_err().to_string();
-        assert!(e.contains(KEY_FILE) && e.contains("it is a symbolic link"), "{e}");
+        let e = DiskStore::open(tmp.path().join("c"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(KEY_FILE) && e.contains("it is a symbolic link"),
+            "{e}"
+        );
     }
 
     #[test]

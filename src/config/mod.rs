@@ -232,6 +232,8 @@ impl CredentialSource {
     }
 
     /// Whether a secret is written in the configuration itself.
+    // Only the file-mode warning asks, and it is Unix-only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn has_inline_secret(&self) -> bool {
         match self {
             CredentialSource::IamUser(u) => {

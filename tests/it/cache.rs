@@ -944,8 +944,15 @@ async fn the_policy_builders_set_their_field_and_only_it_and_len_counts_servable
     let retries = CachePolicy::default()
         .with_min_retry(minute)
         .with_max_retry(10 * minute);
-    assert_eq!((retries.min_retry, retries.max_retry), (minute, 10 * minute));
-    for (changed, field) in [(margin, "margin"), (lifetime, "lifetime"), (retries, "retries")] {
+    assert_eq!(
+        (retries.min_retry, retries.max_retry),
+        (minute, 10 * minute)
+    );
+    for (changed, field) in [
+        (margin, "margin"),
+        (lifetime, "lifetime"),
+        (retries, "retries"),
+    ] {
         assert_eq!(changed.refresh_fraction, d.refresh_fraction, "{field}");
     }
 
@@ -973,7 +980,10 @@ struct RecordingStore {
 impl TokenStore for RecordingStore {
     fn load(&self, key: &CacheKey) -> Option<StoredToken> {
         let tokens = self.tokens.lock().unwrap();
-        tokens.iter().find(|(k, _)| k == key).map(|(_, t)| t.clone())
+        tokens
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, t)| t.clone())
     }
 
     async fn lock(&self, _key: &CacheKey) -> StoreGuard {
@@ -998,8 +1008,8 @@ impl TokenStore for RecordingStore {
 async fn the_second_tier_gets_only_tokens_that_outlive_their_fetch() {
     let store = Arc::new(RecordingStore::default());
     let clock = ManualClock::new(start());
-    let cache = TokenCache::new(CachePolicy::default(), Arc::new(clock.clone()))
-        .with_store(store.clone());
+    let cache =
+        TokenCache::new(CachePolicy::default(), Arc::new(clock.clone())).with_store(store.clone());
     assert_eq!(
         cache.identity_key().to_bytes(),
         [3; 32],

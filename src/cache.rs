@@ -135,10 +135,12 @@ impl CachePolicy {
         fetched_at.checked_add(ahead).unwrap_or(expires_at)
     }
 
-    /// When a token expiring at `expires_at` stops being served: `expires_at - expiry_margin`.
+    /// When a token expiring at `expires_at` stops being served: `expires_at - expiry_margin`,
+    /// and never earlier than the Unix epoch (no token was valid before it).
     pub fn stale_point(&self, expires_at: SystemTime) -> SystemTime {
         expires_at
             .checked_sub(self.expiry_margin)
+            .filter(|point| *point >= SystemTime::UNIX_EPOCH)
             .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 

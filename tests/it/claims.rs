@@ -122,7 +122,7 @@ fn cache_identities_differ_by_assumed_role_external_id_region_and_endpoint() {
     );
     // ... and the public part names what differs, never a secret.
     for (identity, says) in [
-        (&roles[2], format!("assume={arn}")),
+        (&roles[2], format!("role={arn}")),
         (&roles[4], "external-id=a".to_owned()),
         (&roles[1], "region=eu-west-1".to_owned()),
         (&users[1], "region=eu-west-1".to_owned()),

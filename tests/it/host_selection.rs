@@ -35,7 +35,9 @@ fn resolver(patterns: &[String]) -> DefaultResolver {
 }
 
 /// `(patterns, host, port, the entry that must serve)`: the losers are listed first.
-fn cases() -> Vec<(Vec<String>, &'static str, Option<u16>, Option<usize>)> {
+type Case = (Vec<String>, &'static str, Option<u16>, Option<usize>);
+
+fn cases() -> Vec<Case> {
     vec![
         // The whole-host entry beats path entries listed before and after it.
         (
@@ -62,7 +64,7 @@ fn cases() -> Vec<(Vec<String>, &'static str, Option<u16>, Option<usize>)> {
                 format!("{HOST}/team/*"),
                 format!("{}/*", HOST.to_ascii_uppercase()),
             ],
-            &HOST[..],
+            HOST,
             None,
             Some(1),
         ),

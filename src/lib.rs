@@ -92,7 +92,8 @@
 //! # Writing a provider
 //!
 //! A new kind of registry is one [`CredentialProvider`]: two methods, `fetch` (one upstream
-//! call, no caching) and `identity` (what the cache files its tokens under). The resolver and
+//! call, no caching) and `identity` (what the cache files its tokens under), and optionally
+//! `check_pull` (how the registry proves a pull, for the [`live`] check). The resolver and
 //! the cache know nothing of AWS; the AWS sources are one backend among others, in [`aws`].
 //! The [`provider`] module has the whole recipe and an example; `examples/custom_provider.rs`
 //! is a tested one.
@@ -128,6 +129,7 @@ pub mod front;
 #[allow(dead_code)] // Used by the live check and the Google and Azure providers.
 mod http;
 pub mod index;
+pub mod live;
 pub mod pattern;
 pub mod provider;
 pub mod reference;

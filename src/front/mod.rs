@@ -1,11 +1,15 @@
 //! The front ends container tooling runs: the docker credential helper ([`docker`]) and the
 //! kubelet credential provider ([`kubelet`]), and the start-up they share ([`Setup`]): where the
 //! configuration is, who is asking, where tokens are kept between processes, how logs look.
+//! Beside them, the checks run before a job ([`check`]: `check --live`) and on the machine
+//! ([`doctor`]).
 //!
 //! They talk to the library through [`DefaultResolver`]'s public API only, load the
 //! configuration once, and run on one current-thread Tokio runtime. Behind the `cli` feature.
 
+pub mod check;
 pub mod docker;
+pub mod doctor;
 pub mod kubelet;
 
 use std::io::IsTerminal;

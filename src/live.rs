@@ -215,7 +215,11 @@ pub async fn check_image(
 
 /// An image no entry serves: a private ECR image cannot be pulled; any other is asked for
 /// without credentials, as the pull would.
-async fn without_entry(context: &ResolveContext, image: &ImageReference, no_entry: &Error) -> PullCheck {
+async fn without_entry(
+    context: &ResolveContext,
+    image: &ImageReference,
+    no_entry: &Error,
+) -> PullCheck {
     let private_ecr = EcrHost::parse(image.domain()).is_some_and(|h| !h.is_public());
     if private_ecr || context.is_personal() {
         return PullCheck::new(Verdict::NoEntry, no_entry.to_string());
@@ -224,7 +228,10 @@ async fn without_entry(context: &ResolveContext, image: &ImageReference, no_entr
     match anonymous.verdict {
         Verdict::Ok => PullCheck::new(
             Verdict::Ok,
-            format!("no entry serves it, and none is needed: {}", anonymous.detail),
+            format!(
+                "no entry serves it, and none is needed: {}",
+                anonymous.detail
+            ),
         ),
         Verdict::CredentialsRejected | Verdict::PermissionMissing => PullCheck::new(
             Verdict::NoEntry,
@@ -236,7 +243,11 @@ async fn without_entry(context: &ResolveContext, image: &ImageReference, no_entr
         ),
         _ => PullCheck::new(
             anonymous.verdict,
-            format!("{} (asked without credentials, since {no_entry})", anonymous.detail),
+            format!(
+                "{} (no entry serves {}, so it was asked for without credentials)",
+                anonymous.detail,
+                image.as_str()
+            ),
         ),
     }
 }
@@ -292,7 +303,8 @@ mod tests {
     #[test]
     fn verdicts_have_one_id_and_one_label_each() {
         let ids: std::collections::BTreeSet<_> = Verdict::ALL.iter().map(|v| v.as_str()).collect();
-        let labels: std::collections::BTreeSet<_> = Verdict::ALL.iter().map(|v| v.label()).collect();
+        let labels: std::collections::BTreeSet<_> =
+            Verdict::ALL.iter().map(|v| v.label()).collect();
         assert_eq!((ids.len(), labels.len()), (7, 7));
         assert_eq!(Verdict::ReferenceNotFound.label(), "tag/digest not found");
         assert!(Verdict::ALL.iter().filter(|v| v.is_ok()).eq([&Verdict::Ok]));
@@ -317,12 +329,19 @@ mod tests {
         .into();
         let check = PullCheck::from_error(&denied);
         assert_eq!(check.verdict, Verdict::PermissionMissing);
-        assert!(check.detail.contains("ecr:GetAuthorizationToken"), "{}", check.detail);
+        assert!(
+            check.detail.contains("ecr:GetAuthorizationToken"),
+            "{}",
+            check.detail
+        );
         let wrong: Error = crate::aws::AwsError::WrongSecretKey {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         }
         .into();
-        assert_eq!(PullCheck::from_error(&wrong).verdict, Verdict::CredentialsRejected);
+        assert_eq!(
+            PullCheck::from_error(&wrong).verdict,
+            Verdict::CredentialsRejected
+        );
         let imds = |detail: &str| -> Error {
             crate::aws::AwsError::Imds {
                 role: "R".into(),
@@ -332,7 +351,10 @@ mod tests {
             .into()
         };
         assert_eq!(
-            PullCheck::from_error(&imds("HTTP 404: the instance profile holds no role of that name")).verdict,
+            PullCheck::from_error(&imds(
+                "HTTP 404: the instance profile holds no role of that name"
+            ))
+            .verdict,
             Verdict::CredentialsRejected
         );
         assert_eq!(
@@ -340,6 +362,9 @@ mod tests {
             Verdict::Unreachable
         );
         let missing: Error = crate::config::ConfigError::new("f.toml", "secret not set").into();
-        assert_eq!(PullCheck::from_error(&missing).verdict, Verdict::CredentialsRejected);
+        assert_eq!(
+            PullCheck::from_error(&missing).verdict,
+            Verdict::CredentialsRejected
+        );
     }
 }

@@ -116,7 +116,11 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// ([`live::check_manifest`](crate::live::check_manifest)): `HEAD
     /// /v2/<repository>/manifests/<reference>`, following a `WWW-Authenticate: Bearer`
     /// challenge with the credential as Basic auth, as docker does.
-    async fn check_pull(&self, image: &ImageReference, credential: &RegistryCredential) -> PullCheck {
+    async fn check_pull(
+        &self,
+        image: &ImageReference,
+        credential: &RegistryCredential,
+    ) -> PullCheck {
         crate::live::check_manifest(image, Some(credential)).await
     }
 }

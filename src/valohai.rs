@@ -340,7 +340,13 @@ impl fmt::Display for LiveReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for r in &self.rows {
             let image = if r.image.is_empty() { "-" } else { &r.image };
-            let head = format!("{}:{}: {} {:?}: {image}", self.origin, r.line, r.kind.as_str(), r.name);
+            let head = format!(
+                "{}:{}: {} {:?}: {image}",
+                self.origin,
+                r.line,
+                r.kind.as_str(),
+                r.name
+            );
             if r.verdict.is_ok() {
                 writeln!(f, "ok    {head}")?;
             } else {

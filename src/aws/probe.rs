@@ -5,8 +5,9 @@
 //! holds the permission docker will need. ECR's answer says more than the registry's `401`/`404`
 //! could: a missing permission names the principal, the action and the repository, and the
 //! sentence carries the statement `registry-auth policy` would add for the repository; a
-//! missing repository and a missing tag are told apart. ECR Public has no such API: its images
-//! are checked through the distribution API with the token.
+//! missing repository and a missing tag are told apart. ECR Public has no such API, and a host
+//! that is not an ECR hostname is some other registry the token opens: their images are
+//! checked through the distribution API with the token.
 
 use aws_config::Region;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -42,9 +43,11 @@ pub(crate) async fn check_pull(
         Ok(t) => t,
         Err(e) => return PullCheck::from_error(&e),
     };
-    if ecr.public {
+    // ECR Public, and hosts that are not ECR hostnames (a registry the entry's token opens,
+    // such as a proxy in front of ECR), answer for themselves.
+    let Some(registry_id) = ecr.registry_id.clone().filter(|_| !ecr.public) else {
         return crate::live::check_manifest(image, Some(credential)).await;
-    }
+    };
     let signed = match tokens.signed(&ecr.region, &RequestAttributes::none()).await {
         Ok(s) => s,
         Err(e) => return PullCheck::from_error(&e),
@@ -68,13 +71,14 @@ pub(crate) async fn check_pull(
     };
     let send = client
         .batch_get_image()
-        .set_registry_id(ecr.registry_id.clone())
+        .registry_id(&registry_id)
         .repository_name(image.repository())
         .image_ids(id.build())
         .set_accepted_media_types(Some(MANIFEST_TYPES.map(str::to_owned).to_vec()))
         .send();
     let place = Place {
         ecr: &ecr,
+        account: &registry_id,
         image,
         who: &signed.who,
     };
@@ -110,7 +114,7 @@ pub(crate) async fn check_pull(
                 who: &signed.who,
                 access_key_id: &key,
             };
-            let arn = place.repository_arn(None);
+            let arn = place.repository_arn();
             let error = map_sdk_error(
                 e,
                 &Call {
@@ -135,9 +139,10 @@ pub(crate) async fn check_pull(
 /// rejected credential rather than an outage.
 pub(crate) fn pull_check_for_error(error: &Error) -> Option<PullCheck> {
     match error.detail::<AwsError>()? {
-        AwsError::AccessDenied { .. } => {
-            Some(PullCheck::new(Verdict::PermissionMissing, error.to_string()))
-        }
+        AwsError::AccessDenied { .. } => Some(PullCheck::new(
+            Verdict::PermissionMissing,
+            error.to_string(),
+        )),
         // `imds_detail` words IMDS's 404 for a role name this way.
         AwsError::Imds { detail, .. } if detail.starts_with("HTTP 404") => Some(PullCheck::new(
             Verdict::CredentialsRejected,
@@ -172,16 +177,15 @@ fn statement_for_actions(actions: &[&str], resource: &str) -> String {
 /// Where the check asked, for its sentences.
 struct Place<'a> {
     ecr: &'a EcrTarget,
+    /// The registry's account, from its host.
+    account: &'a str,
     image: &'a ImageReference,
     who: &'a str,
 }
 
 impl Place<'_> {
     fn registry(&self) -> String {
-        match &self.ecr.registry_id {
-            Some(id) => format!("ECR registry {id} in {}", self.ecr.region),
-            None => format!("the caller's ECR registry in {}", self.ecr.region),
-        }
+        format!("ECR registry {} in {}", self.account, self.ecr.region)
     }
 
     fn reference(&self) -> String {
@@ -260,27 +264,22 @@ impl Place<'_> {
     /// `principal` may not read the repository: the action, the ARN, and the statement that
     /// grants every read a pull needs.
     fn denied(&self, principal: &str) -> PullCheck {
-        let account = self.account(Some(principal));
-        let arn = self.repository_arn(Some(principal));
+        let arn = self.repository_arn();
         let repository = self.image.repository();
-        let generated = account.and_then(|a| {
-            PullPolicy::for_repository(&self.ecr.region, a, repository)
-                .ok()
-                .map(|p| (a, p))
-        });
-        let (statement, how) = match generated {
-            Some((account, policy)) => (
-                policy.read_statement_pretty(),
-                format!(
-                    "the read statement of `registry-auth policy --region {} --account {account} --repository {repository}`",
-                    self.ecr.region
+        let (statement, how) =
+            match PullPolicy::for_repository(&self.ecr.region, self.account, repository) {
+                Ok(policy) => (
+                    policy.read_statement_pretty(),
+                    format!(
+                        "the read statement of `registry-auth policy --region {} --account {} --repository {repository}`",
+                        self.ecr.region, self.account
+                    ),
                 ),
-            ),
-            None => (
-                statement_for_actions(&READ_ACTIONS, &arn),
-                "this statement".to_owned(),
-            ),
-        };
+                Err(_) => (
+                    statement_for_actions(&READ_ACTIONS, &arn),
+                    "this statement".to_owned(),
+                ),
+            };
         PullCheck::new(
             Verdict::PermissionMissing,
             format!(
@@ -289,21 +288,12 @@ impl Place<'_> {
         )
     }
 
-    /// The registry's account: the host's, else (a host that is not an ECR hostname: the
-    /// caller's own registry) the principal's.
-    fn account<'p>(&'p self, principal: Option<&'p str>) -> Option<&'p str> {
-        self.ecr.registry_id.as_deref().or_else(|| {
-            let account = principal?.split(':').nth(4)?;
-            (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
-        })
-    }
-
-    fn repository_arn(&self, principal: Option<&str>) -> String {
+    fn repository_arn(&self) -> String {
         format!(
             "arn:{}:ecr:{}:{}:repository/{}",
             partition_of_region(&self.ecr.region),
             self.ecr.region,
-            self.account(principal).unwrap_or("*"),
+            self.account,
             self.image.repository()
         )
     }

@@ -551,7 +551,12 @@ fn check(file: &std::path::Path, config: &std::path::Path, json: bool) -> ExitCo
 }
 
 /// `check --live`: exit 0 when every image can be pulled, 1 when one cannot, 2 bad input.
-fn check_live(file: &std::path::Path, config: &std::path::Path, scope: &ScopeArgs, json: bool) -> ExitCode {
+fn check_live(
+    file: &std::path::Path,
+    config: &std::path::Path,
+    scope: &ScopeArgs,
+    json: bool,
+) -> ExitCode {
     use std::io::IsTerminal;
     let file = match registry_auth::valohai::ValohaiFile::load(file) {
         Ok(f) => f,
@@ -560,12 +565,15 @@ fn check_live(file: &std::path::Path, config: &std::path::Path, scope: &ScopeArg
     let mut setup = Setup::new(config);
     setup.disk = front::DiskChoice::Off;
     let given = scope.owner.is_some() || scope.personal;
-    setup.context = if given { scope.context() } else { front::context_from_env() };
+    setup.context = if given {
+        scope.context()
+    } else {
+        front::context_from_env()
+    };
     let mut stderr = std::io::stderr();
     let terminal = stderr.is_terminal();
-    let report = front::runtime().and_then(|rt| {
-        rt.block_on(front::check::live(&setup, &file, &mut stderr, terminal))
-    });
+    let report = front::runtime()
+        .and_then(|rt| rt.block_on(front::check::live(&setup, &file, &mut stderr, terminal)));
     let report = match report {
         Ok(r) => r,
         Err(e) => return fail(json, &e.to_string()),

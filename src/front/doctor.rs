@@ -220,7 +220,11 @@ fn check_config(options: &Options, findings: &mut Vec<Finding>) -> Option<Regist
                 "{} ({why}): {} entr{}",
                 path.display(),
                 config.entries().len(),
-                if config.entries().len() == 1 { "y" } else { "ies" }
+                if config.entries().len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
             );
             for w in config.warnings() {
                 detail.push_str(&format!("\nwarning: {w}"));
@@ -312,12 +316,7 @@ fn check_secrets(config: &RegistryConfig, findings: &mut Vec<Finding>) {
         let kind = entry.source.kind();
         let failures: Vec<String> = secrets
             .iter()
-            .filter_map(|(field, secret)| {
-                secret
-                    .read(field)
-                    .err()
-                    .map(|e| format!("{kind}.{e}"))
-            })
+            .filter_map(|(field, secret)| secret.read(field).err().map(|e| format!("{kind}.{e}")))
             .collect();
         let origins: Vec<String> = secrets.iter().map(|(f, s)| secret_origin(f, s)).collect();
         findings.push(if failures.is_empty() {
@@ -343,7 +342,9 @@ fn instance_roles(config: &RegistryConfig) -> Vec<(usize, &str, &str)> {
         .iter()
         .enumerate()
         .filter_map(|(i, e)| match &e.source {
-            CredentialSource::InstanceRole(r) => Some((i, e.pattern.as_str(), r.role_name.as_str())),
+            CredentialSource::InstanceRole(r) => {
+                Some((i, e.pattern.as_str(), r.role_name.as_str()))
+            }
             _ => None,
         })
         .collect()
@@ -365,7 +366,11 @@ async fn check_imds(options: &Options, config: &RegistryConfig, findings: &mut V
     let skip_rest = |findings: &mut Vec<Finding>, why: &str| {
         findings.push(Finding::new("imds token", Status::Skip, why));
         for (i, _, _) in &roles {
-            findings.push(Finding::new(format!("imds role registry[{i}]"), Status::Skip, why));
+            findings.push(Finding::new(
+                format!("imds role registry[{i}]"),
+                Status::Skip,
+                why,
+            ));
         }
     };
     let put = http
@@ -474,8 +479,7 @@ async fn check_imds(options: &Options, config: &RegistryConfig, findings: &mut V
 /// An IAM role name: 1 to 64 of `[\w+=,.@-]`. Only such a line of IMDS's answer is shown.
 fn is_role_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
@@ -553,16 +557,27 @@ async fn check_clock(options: &Options, config: &RegistryConfig, findings: &mut 
     findings.push(finding);
 }
 
-/// How far `remote` is outside the time the request took (`before`..`after`, widened by the
-/// second `Date` rounds to), as a pass or a fail against [`MAX_SKEW`].
-pub fn skew_finding(before: SystemTime, after: SystemTime, remote: SystemTime, endpoint: &str) -> Finding {
-    let slack = Duration::from_secs(1);
-    let (ahead, by) = if remote + slack < before {
-        (true, before.duration_since(remote).unwrap_or_default())
-    } else if remote > after + slack {
-        (false, remote.duration_since(after).unwrap_or_default())
+/// How far `remote` (a `Date`, whole seconds, rounded down) is from the middle of the time the
+/// request took (`before`..`after`), as a pass or a fail against [`MAX_SKEW`]. Within a second
+/// is agreement: the header cannot say more.
+pub fn skew_finding(
+    before: SystemTime,
+    after: SystemTime,
+    remote: SystemTime,
+    endpoint: &str,
+) -> Finding {
+    let middle = before + after.duration_since(before).unwrap_or_default() / 2;
+    // The header drops the fraction of its second: on average half a second.
+    let remote = remote + Duration::from_millis(500);
+    let (ahead, by) = match middle.duration_since(remote) {
+        Ok(d) => (true, d),
+        Err(e) => (false, e.duration()),
+    };
+    let by = Duration::from_secs((by.as_millis() as u64 + 500) / 1000);
+    let by = if by <= Duration::from_secs(1) {
+        Duration::ZERO
     } else {
-        (true, Duration::ZERO)
+        by
     };
     let secs = by.as_secs();
     let amount = if secs >= 60 {
@@ -683,9 +698,14 @@ fn check_cache(_: &DiskChoice) -> Finding {
     Finding::new("cache", Status::Skip, "no disk token cache on this system")
 }
 
-/// The registry `HOST[:PORT]` each literal-host entry serves, with the entry, and the entries
-/// whose host has a wildcard.
-fn docker_hosts(config: &RegistryConfig) -> (Vec<(String, usize)>, Vec<(usize, String)>) {
+/// What docker's configuration must name: each literal registry `HOST[:PORT]` with the first
+/// entry serving it, and the entries whose host has a wildcard, with their pattern.
+struct DockerHosts {
+    literal: Vec<(String, usize)>,
+    wildcard: Vec<(usize, String)>,
+}
+
+fn docker_hosts(config: &RegistryConfig) -> DockerHosts {
     let mut literal: Vec<(String, usize)> = Vec::new();
     let mut wildcard = Vec::new();
     for (i, e) in config.entries().iter().enumerate() {
@@ -702,15 +722,12 @@ fn docker_hosts(config: &RegistryConfig) -> (Vec<(String, usize)>, Vec<(usize, S
             None => wildcard.push((i, e.pattern.as_str().to_owned())),
         }
     }
-    (literal, wildcard)
+    DockerHosts { literal, wildcard }
 }
 
 fn check_docker(options: &Options, config: &RegistryConfig, findings: &mut Vec<Finding>) {
-    let (literal, wildcard) = docker_hosts(config);
-    let example = literal
-        .first()
-        .map(|(h, _)| h.as_str())
-        .unwrap_or("HOST");
+    let DockerHosts { literal, wildcard } = docker_hosts(config);
+    let example = literal.first().map(|(h, _)| h.as_str()).unwrap_or("HOST");
     let Some(path) = &options.docker_config else {
         findings.push(Finding::new(
             "docker",
@@ -830,7 +847,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn skew_is_measured_outside_the_request_and_fails_past_five_minutes() {
+    fn skew_is_measured_from_the_middle_of_the_request_and_fails_past_five_minutes() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let t1 = t0 + Duration::from_millis(300);
         let at = |secs: i64| {

@@ -144,11 +144,12 @@ impl Probe<'_> {
     }
 
     fn ok(&self, reply: &Reply) -> PullCheck {
-        let digest = self
-            .image
-            .digest()
-            .map(str::to_owned)
-            .or_else(|| reply.header("docker-content-digest").filter(|d| is_digest(d)).map(str::to_owned));
+        let digest = self.image.digest().map(str::to_owned).or_else(|| {
+            reply
+                .header("docker-content-digest")
+                .filter(|d| is_digest(d))
+                .map(str::to_owned)
+        });
         let digest = digest.map(|d| format!(" ({d})")).unwrap_or_default();
         let detail = match self.credential {
             Some(c) => format!(
@@ -260,14 +261,19 @@ impl Probe<'_> {
             )
         };
         let Some(realm) = challenge.param("realm").filter(|r| !r.is_empty()) else {
-            return Err(service_failed("is not named (no realm in its challenge)".into()));
+            return Err(service_failed(
+                "is not named (no realm in its challenge)".into(),
+            ));
         };
         let query = {
             let mut query = form_urlencoded::Serializer::new(String::new());
             if let Some(service) = challenge.param("service") {
                 query.append_pair("service", service);
             }
-            query.append_pair("scope", &format!("repository:{}:pull", self.image.repository()));
+            query.append_pair(
+                "scope",
+                &format!("repository:{}:pull", self.image.repository()),
+            );
             query.finish()
         };
         let separator = if realm.contains('?') { '&' } else { '?' };
@@ -333,7 +339,13 @@ impl Probe<'_> {
             let url = format!("{base}{path}");
             match self
                 .http
-                .send(method.clone(), &url, &headers, Default::default(), MAX_SMALL)
+                .send(
+                    method.clone(),
+                    &url,
+                    &headers,
+                    Default::default(),
+                    MAX_SMALL,
+                )
                 .await
             {
                 Ok(reply) => {
@@ -348,11 +360,7 @@ impl Probe<'_> {
     }
 
     fn manifest_path(&self) -> String {
-        let reference = self
-            .image
-            .digest()
-            .or(self.image.tag())
-            .unwrap_or("latest");
+        let reference = self.image.digest().or(self.image.tag()).unwrap_or("latest");
         format!("/v2/{}/manifests/{reference}", self.image.repository())
     }
 
@@ -400,7 +408,11 @@ fn parse_challenge(value: &str) -> Option<Challenge> {
         Some(i) => (&value[..i], value[i..].trim_start()),
         None => (value, ""),
     };
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return None;
     }
     let mut params = Vec::new();
@@ -461,18 +473,29 @@ mod tests {
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c.param("SERVICE"), Some("registry.docker.io"));
-        assert_eq!(c.param("scope"), Some("repository:library/ubuntu:pull,push"));
+        assert_eq!(
+            c.param("scope"),
+            Some("repository:library/ubuntu:pull,push")
+        );
         assert_eq!(c.param("error"), Some("insufficient_scope"));
 
         let c = parse_challenge(r#"Basic realm="a \"quoted\" realm""#).unwrap();
-        assert_eq!((c.scheme.as_str(), c.param("realm")), ("basic", Some(r#"a "quoted" realm"#)));
+        assert_eq!(
+            (c.scheme.as_str(), c.param("realm")),
+            ("basic", Some(r#"a "quoted" realm"#))
+        );
         let c = parse_challenge("Bearer realm=https://x/token, service=x").unwrap();
         assert_eq!(c.param("realm"), Some("https://x/token"));
         assert_eq!(c.param("service"), Some("x"));
         let c = parse_challenge(r#"Bearer realm="r", Basic realm="b""#).unwrap();
         assert_eq!(c.params.len(), 1);
         assert_eq!(parse_challenge("Bearer").unwrap().params, vec![]);
-        for bad in ["", "Bearer realm=\"unterminated", "Be@rer realm=x", "Bearer realm"] {
+        for bad in [
+            "",
+            "Bearer realm=\"unterminated",
+            "Be@rer realm=x",
+            "Bearer realm",
+        ] {
             assert_eq!(parse_challenge(bad), None, "{bad}");
         }
     }
@@ -483,7 +506,11 @@ mod tests {
         assert_eq!(api_host(&hub), "registry-1.docker.io");
         let local = ImageReference::parse("localhost:5000/app").unwrap();
         assert_eq!(api_host(&local), "localhost:5000");
-        assert!(is_this_machine("localhost") && is_this_machine("127.0.0.1") && is_this_machine("[::1]"));
+        assert!(
+            is_this_machine("localhost")
+                && is_this_machine("127.0.0.1")
+                && is_this_machine("[::1]")
+        );
         assert!(!is_this_machine("registry.example.com") && !is_this_machine("10.0.0.1"));
     }
 }

@@ -71,7 +71,7 @@
 //!   credential `fetch` returns. Override it when the registry's own API says more: the AWS
 //!   providers call ECR's `BatchGetImage` with their AWS credentials and name the missing
 //!   permission and the policy statement that grants it. Return a
-//!   [`PullCheck`](crate::live::PullCheck) whose sentence says what to fix; never a secret,
+//!   [`PullCheck`] whose sentence says what to fix; never a secret,
 //!   a reply body or a header value.
 //!
 //! `examples/custom_provider.rs` is a whole one, tested against a real registry.

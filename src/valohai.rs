@@ -23,7 +23,7 @@
 //! ```
 //!
 //! [`ValohaiFile::check_live`] goes further and proves each pull with the entry's credential
-//! (see [`live`](crate::live)): one [`LiveReport`] row per image, with a verdict and the fix.
+//! (see [`live`]): one [`LiveReport`] row per image, with a verdict and the fix.
 //!
 //! YAML is read with `serde-saphyr` (pure Rust, panic-free, budgets against alias bombs), which
 //! gives line and column for errors and values.

@@ -195,6 +195,21 @@ impl Place<'_> {
         }
     }
 
+    /// Who pulls, in words: a bare key id reads as `access key AKIA…`.
+    fn puller(&self) -> String {
+        let key = self.who.len() == 20
+            && (self.who.starts_with("AKIA") || self.who.starts_with("ASIA"))
+            && self
+                .who
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if key {
+            format!("access key {}", self.who)
+        } else {
+            self.who.to_owned()
+        }
+    }
+
     fn ok(&self, digest: Option<&str>) -> PullCheck {
         let digest = match (self.image.digest(), digest) {
             (None, Some(d)) => format!(" ({d})"),
@@ -207,7 +222,7 @@ impl Place<'_> {
                 self.registry(),
                 self.image.repository(),
                 self.reference(),
-                self.who
+                self.puller()
             ),
         )
     }

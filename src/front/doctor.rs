@@ -23,13 +23,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use hyper::Method;
+use aws_config::imds::client::error::ImdsError;
 use serde_json::{json, Value};
 
 use super::{DiskChoice, Setup, CONFIG_VAR};
 use crate::aws::EcrHost;
 use crate::config::{CredentialSource, RegistryConfig, SecretSource};
-use crate::http::{Http, HttpFailure};
+use crate::http::Http;
 
 /// The most the clock may be off before AWS refuses signatures (and tokens look expired).
 pub const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -360,11 +360,19 @@ async fn check_imds(options: &Options, config: &RegistryConfig, findings: &mut V
         ));
         return;
     }
-    let endpoint = options.setup.aws.imds_endpoint_or_default();
-    let endpoint = endpoint.trim_end_matches('/');
-    let http = Http::new(Duration::from_secs(2), Duration::from_secs(3));
-    let skip_rest = |findings: &mut Vec<Finding>, why: &str| {
-        findings.push(Finding::new("imds token", Status::Skip, why));
+    // The client the instance-role provider asks with: same endpoint, endpoint mode,
+    // timeouts and IMDSv2 token handling.
+    let (client, endpoint) = match crate::aws::imds_client(None, &options.setup.aws, "the doctor") {
+        Ok(c) => c,
+        Err(e) => {
+            findings.push(Finding::new("imds reachable", Status::Fail, e.to_string()));
+            return;
+        }
+    };
+    let skip = |findings: &mut Vec<Finding>, token: bool, why: &str| {
+        if token {
+            findings.push(Finding::new("imds token", Status::Skip, why));
+        }
         for (i, _, _) in &roles {
             findings.push(Finding::new(
                 format!("imds role registry[{i}]"),
@@ -373,76 +381,75 @@ async fn check_imds(options: &Options, config: &RegistryConfig, findings: &mut V
             ));
         }
     };
-    let put = http
-        .send(
-            Method::PUT,
-            &format!("{endpoint}/latest/api/token"),
-            &[("x-aws-ec2-metadata-token-ttl-seconds", "60")],
-            Default::default(),
-            4096,
-        )
-        .await;
-    let reply = match put {
-        Ok(r) => r,
-        Err(f) => {
-            let fix = match f {
-                HttpFailure::Refused(_) => "the endpoint must be http:// on this machine or a link-local address, or https://; fix AWS_EC2_METADATA_SERVICE_ENDPOINT".to_owned(),
-                f => format!("{f}. The instance metadata service answers only on EC2 (or where AWS_EC2_METADATA_SERVICE_ENDPOINT points); in a container on EC2, raise the instance's metadata hop limit (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"),
-            };
-            findings.push(Finding::new(
-                "imds reachable",
-                Status::Fail,
-                format!("nothing answered at {endpoint}: {fix}"),
-            ));
-            skip_rest(findings, "the instance metadata service did not answer");
-            return;
-        }
-    };
-    findings.push(Finding::new(
+    let listed =
+        crate::aws::without_sdk_trace(client.get("/latest/meta-data/iam/security-credentials/"))
+            .await;
+    let reachable = Finding::new(
         "imds reachable",
         Status::Pass,
-        format!("{endpoint} answered (HTTP {})", reply.status),
-    ));
-    let token = String::from_utf8(reply.body.to_vec())
-        .ok()
-        .filter(|t| reply.status == 200 && !t.trim().is_empty() && t.len() <= 1024);
-    let Some(token) = token else {
-        findings.push(Finding::new(
-            "imds token",
-            Status::Fail,
-            format!("{endpoint} gave no IMDSv2 session token (HTTP {}): turn IMDSv2 on for the instance (aws ec2 modify-instance-metadata-options --http-endpoint enabled --http-tokens required)", reply.status),
-        ));
-        for (i, _, _) in &roles {
-            findings.push(Finding::new(
-                format!("imds role registry[{i}]"),
-                Status::Skip,
-                "no IMDSv2 token to ask with",
-            ));
-        }
-        return;
-    };
-    findings.push(Finding::new(
+        format!("{endpoint} answered"),
+    );
+    let token = Finding::new(
         "imds token",
         Status::Pass,
         format!("{endpoint} gave an IMDSv2 session token"),
-    ));
-    let listed = http
-        .get(
-            &format!("{endpoint}/latest/meta-data/iam/security-credentials/"),
-            &[("x-aws-ec2-metadata-token", token.trim())],
-            4096,
-        )
-        .await;
+    );
     let served: Result<Vec<String>, String> = match listed {
-        Ok(r) if r.status == 200 => Ok(String::from_utf8_lossy(&r.body)
-            .lines()
-            .map(str::trim)
-            .filter(|l| is_role_name(l))
-            .map(str::to_owned)
-            .collect()),
-        Ok(r) if r.status == 404 => Ok(Vec::new()),
-        Ok(r) => Err(format!("HTTP {}", r.status)),
-        Err(f) => Err(f.to_string()),
+        Ok(list) => {
+            findings.extend([reachable, token]);
+            Ok(list
+                .as_ref()
+                .lines()
+                .map(str::trim)
+                .filter(|l| is_role_name(l))
+                .map(str::to_owned)
+                .collect())
+        }
+        Err(ImdsError::FailedToLoadToken(t)) if t.is_dispatch_failure() => {
+            findings.push(Finding::new(
+                "imds reachable",
+                Status::Fail,
+                format!("nothing answered at {endpoint}. The instance metadata service answers only on EC2 (or where AWS_EC2_METADATA_SERVICE_ENDPOINT points); in a container on EC2, raise the instance's metadata hop limit (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2)"),
+            ));
+            skip(
+                findings,
+                true,
+                "the instance metadata service did not answer",
+            );
+            return;
+        }
+        Err(ImdsError::FailedToLoadToken(_)) => {
+            findings.extend([
+                reachable,
+                Finding::new(
+                    "imds token",
+                    Status::Fail,
+                    format!("{endpoint} gave no IMDSv2 session token: turn IMDSv2 on for the instance (aws ec2 modify-instance-metadata-options --http-endpoint enabled --http-tokens required)"),
+                ),
+            ]);
+            skip(findings, false, "no IMDSv2 token to ask with");
+            return;
+        }
+        Err(ImdsError::ErrorResponse(r)) => {
+            findings.extend([reachable, token]);
+            match r.response().status().as_u16() {
+                404 => Ok(Vec::new()),
+                status => Err(format!("HTTP {status}")),
+            }
+        }
+        Err(_) => {
+            findings.push(Finding::new(
+                "imds reachable",
+                Status::Fail,
+                format!("{endpoint} did not answer usably (the connection failed or timed out, or the reply was not IMDS's); check AWS_EC2_METADATA_SERVICE_ENDPOINT"),
+            ));
+            skip(
+                findings,
+                true,
+                "the instance metadata service did not answer usably",
+            );
+            return;
+        }
     };
     for (i, pattern, wanted) in roles {
         let name = format!("imds role registry[{i}]");

@@ -1,5 +1,5 @@
 //! `registry-auth doctor` on a machine set up in a temporary directory: the IMDSv2 test server
-//! serving the right role, a wrong one, or nothing; the clock compared with moto's `Date`, and
+//! serving the right role or a wrong one, no metadata service, or one refusing tokens; the clock compared with moto's `Date`, and
 //! with a loopback endpoint whose `Date` is off; secrets, the disk cache and the docker config
 //! broken one at a time. Each finding is checked by its status and the words of its fix.
 
@@ -248,6 +248,25 @@ fn imds_serving_another_role_or_nothing_fails_with_the_fix() {
     );
     expect(&checks, "imds token", "skip", &["did not answer"]);
     expect(&checks, "imds role registry[1]", "skip", &[]);
+    assert_eq!(code, Some(1));
+
+    // Something answers, and refuses the IMDSv2 token (403), as IMDS does when it is turned off.
+    let refusing = DateServer::start(0);
+    let machine = Machine::new(&refusing.endpoint, &emu.endpoint);
+    let (code, checks) = machine.report();
+    expect(&checks, "imds reachable", "pass", &[&refusing.endpoint]);
+    expect(
+        &checks,
+        "imds token",
+        "fail",
+        &["no IMDSv2 session token", "--http-tokens required"],
+    );
+    expect(
+        &checks,
+        "imds role registry[1]",
+        "skip",
+        &["no IMDSv2 token"],
+    );
     assert_eq!(code, Some(1));
 }
 

@@ -91,7 +91,12 @@ async fn ecr_read_actions_pass_and_a_token_only_user_misses_batch_get_image() {
         .unwrap();
 
     let ok = check(&resolver, &format!("{ECR}/{repository}:v1")).await;
-    assert_verdict(&ok, Verdict::Ok, &[&digest, "ecr:BatchGetImage allowed"]);
+    let puller = format!("to access key {}", reader.access_key_id);
+    assert_verdict(
+        &ok,
+        Verdict::Ok,
+        &[&digest, &puller, "ecr:BatchGetImage allowed"],
+    );
     assert_eq!(ok.entry.as_ref().map(|(i, _)| *i), Some(0));
     let by_digest = check(&resolver, &format!("{ECR}/{repository}@{digest}")).await;
     assert_verdict(&by_digest, Verdict::Ok, &[&digest]);
@@ -546,5 +551,79 @@ async fn progress_lines_go_to_a_terminal_only() {
         } else {
             assert_eq!(text, "");
         }
+    }
+}
+
+#[test]
+fn trace_logs_of_a_live_check_hold_no_secret() {
+    use base64::Engine as _;
+    let emu = Emulator::get();
+    let (repository, _) = ecr_image(&emu, "live/hygiene", "v1");
+    let reader = emu.user("live-hygiene", Some(&read_policy()));
+    let (registry, _) = plain_registry("robot-pass-4");
+    let tokens = ScriptServer::start(
+        &emu,
+        "token_proxy.py",
+        ["--upstream", registry.addr.as_str()],
+    );
+    let behind = tokens.endpoint.trim_start_matches("http://");
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write_private(&dir.path().join("reader.secret"), &reader.secret_access_key);
+    std::fs::write(
+        dir.path().join("registries.toml"),
+        format!(
+            "[[registry]]\npattern = \"{ECR}/*\"\niam_user = {{ access_key_id = \"{}\", secret_access_key = {{ file = \"reader.secret\" }}, region = \"us-east-1\" }}\n\n[[registry]]\npattern = \"{}/*\"\nbasic = {{ username = \"robot\", password = \"robot-pass-4\" }}\n\n[[registry]]\npattern = \"{behind}/*\"\nbasic = {{ username = \"robot\", password = \"robot-pass-4\" }}\n",
+            reader.access_key_id, registry.addr
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("valohai.yaml"),
+        format!(
+            "- step:\n    name: a\n    image: {ECR}/{repository}:v1\n- step:\n    name: b\n    image: {}/tiny:v1\n- step:\n    name: c\n    image: {behind}/tiny:v1\n- step:\n    name: d\n    image: {behind}/tiny:v2\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(dir.path().join("valohai.yaml"))
+        .arg("--config")
+        .arg(dir.path().join("registries.toml"))
+        .args(["--live", "--json"])
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("AWS_ENDPOINT_URL", &emu.endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("REGISTRY_AUTH_LOG", "trace")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdicts: Vec<&str> = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["ok", "ok", "ok", "reference_not_found"], "{v}");
+    assert!(
+        all.contains("TRACE") || all.contains("DEBUG"),
+        "no trace output at all"
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("robot:robot-pass-4");
+    let ecr_token = base64::engine::general_purpose::STANDARD.encode("AWS:123456789012-auth-token");
+    for (name, secret) in [
+        ("secret access key", reader.secret_access_key.as_str()),
+        ("registry password", "robot-pass-4"),
+        ("Basic authorization", basic.as_str()),
+        ("ECR token", "123456789012-auth-token"),
+        ("ECR token, base64", ecr_token.as_str()),
+    ] {
+        assert!(!all.contains(secret), "the {name} appears in the output");
     }
 }

@@ -268,6 +268,35 @@ fn check_secrets(config: &RegistryConfig, findings: &mut Vec<Finding>) {
                 s
             }
             CredentialSource::Basic(b) => vec![("password", &b.password)],
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => match &g.credential {
+                crate::gcp::GcpCredential::KeyFile(key) => vec![("key_file", key)],
+                _ => {
+                    findings.push(Finding::new(
+                        &name,
+                        Status::Skip,
+                        format!("{pattern}: no secret in the configuration: the metadata server gives tokens at run time (`registry-auth check --live` proves them)"),
+                    ));
+                    continue;
+                }
+            },
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => match &a.credential {
+                crate::azure::AzureCredential::ClientSecret(secret) => {
+                    vec![("client_secret", secret)]
+                }
+                crate::azure::AzureCredential::ClientCertificate(certificate) => {
+                    vec![("client_certificate", certificate)]
+                }
+                _ => {
+                    findings.push(Finding::new(
+                        &name,
+                        Status::Skip,
+                        format!("{pattern}: no secret in the configuration: the managed identity gives tokens at run time (`registry-auth check --live` proves them)"),
+                    ));
+                    continue;
+                }
+            },
             CredentialSource::WebIdentity(w) => {
                 let finding = match &w.token_file {
                     Some(path) => match crate::files::read_text(path, 64 * 1024) {
@@ -490,13 +519,24 @@ fn is_role_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
+/// Whether the source's calls are signed with SigV4, which fails past [`MAX_SKEW`].
+fn signs_with_aws(source: &CredentialSource) -> bool {
+    matches!(
+        source,
+        CredentialSource::IamUser(_)
+            | CredentialSource::InstanceRole(_)
+            | CredentialSource::AwsChain(_)
+            | CredentialSource::WebIdentity(_)
+    )
+}
+
 /// The endpoint whose `Date` the clock is compared with: where ECR calls go (an endpoint URL
 /// set for AWS), else the ECR API of the first region the entries name.
 fn clock_endpoint(options: &Options, config: &RegistryConfig) -> Option<String> {
     let aws: Vec<_> = config
         .entries()
         .iter()
-        .filter(|e| e.source.is_aws())
+        .filter(|e| signs_with_aws(&e.source))
         .collect();
     if aws.is_empty() {
         return None;

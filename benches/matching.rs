@@ -25,7 +25,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use registry_auth::index::PatternIndex;
 use registry_auth::pattern::{self, MatchPattern, Specificity};
-use registry_auth::reference::ImageReference;
+use registry_auth::reference::{ImageRef, ImageReference};
 
 // ---------------------------------------------------------------------------------------------
 // A global allocator that counts allocations and live heap bytes.
@@ -210,8 +210,8 @@ fn corpus(n: usize, rng: &mut Rng) -> Corpus {
     Corpus { patterns, kinds }
 }
 
-/// Images that each hit some entry, in the corpus' proportions.
-fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<ImageReference> {
+/// Images that each hit some entry, in the corpus' proportions, as written.
+fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<String> {
     (0..QUERIES)
         .map(|_| {
             let image = match rng.pick(&corpus.kinds) {
@@ -230,7 +230,7 @@ fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<ImageReference> {
                     format!("{domain}/{}", path.replace('*', "tool"))
                 }
             };
-            ImageReference::parse(&image).unwrap()
+            image
         })
         .collect()
 }
@@ -240,7 +240,7 @@ fn hits(corpus: &Corpus, rng: &mut Rng) -> Vec<ImageReference> {
 ///
 /// `MATCHING_MISS_KIND=0..4` keeps one kind only (0 Docker Hub, 1 ghcr.io, 2 and 3 an unknown
 /// ECR account, 4 a known registry on another port), to see what each costs.
-fn misses(rng: &mut Rng) -> Vec<ImageReference> {
+fn misses(rng: &mut Rng) -> Vec<String> {
     let only: Option<usize> = std::env::var("MATCHING_MISS_KIND")
         .ok()
         .map(|k| k.parse().expect("MATCHING_MISS_KIND is 0 to 4"));
@@ -257,8 +257,15 @@ fn misses(rng: &mut Rng) -> Vec<ImageReference> {
                 ),
                 _ => format!("registry-{}.example.com:5001/x/y", rng.below(1000)),
             };
-            ImageReference::parse(&image).unwrap()
+            image
         })
+        .collect()
+}
+
+fn parsed(images: &[String]) -> Vec<ImageReference> {
+    images
+        .iter()
+        .map(|s| ImageReference::parse(s).unwrap())
         .collect()
 }
 
@@ -339,13 +346,17 @@ struct Setup {
     globs: Option<Globs>,
     hits: Vec<ImageReference>,
     misses: Vec<ImageReference>,
+    /// The same images as written, for the whole path from a string.
+    hit_strings: Vec<String>,
+    miss_strings: Vec<String>,
 }
 
 fn setup(n: usize) -> Setup {
     let mut rng = Rng(0x5eed_0000 + n as u64);
     let corpus = corpus(n, &mut rng);
-    let hits = hits(&corpus, &mut rng);
-    let misses = misses(&mut rng);
+    let hit_strings = hits(&corpus, &mut rng);
+    let miss_strings = misses(&mut rng);
+    let (hits, misses) = (parsed(&hit_strings), parsed(&miss_strings));
     let strings = corpus.patterns;
 
     // Heap bytes: everything the index holds, its MatchPatterns included, minus the bytes of
@@ -395,6 +406,8 @@ fn setup(n: usize) -> Setup {
         globs,
         hits,
         misses,
+        hit_strings,
+        miss_strings,
     };
     check(&setup, n);
     setup
@@ -431,6 +444,22 @@ fn check(s: &Setup, n: usize) {
         4 * QUERIES
     );
     assert_eq!(allocations, 0);
+
+    // From the string, as a caller does it: the scratch buffer is lent once, so after the
+    // first normalisation that needs it, nothing is allocated.
+    let mut scratch = String::with_capacity(256);
+    let before = ALLOCATIONS.load(Relaxed);
+    let mut found = 0usize;
+    for text in s.hit_strings.iter().chain(&s.miss_strings) {
+        let image = ImageRef::parse(black_box(text), &mut scratch).unwrap();
+        found += usize::from(s.index.best_match(image).is_some());
+    }
+    let allocations = ALLOCATIONS.load(Relaxed) - before;
+    println!(
+        "allocations N={n}: {allocations} in {} parses and lookups from strings ({found} found)",
+        2 * QUERIES
+    );
+    assert_eq!(allocations, 0);
 }
 
 /// `SIZES`, or the comma-separated list in `MATCHING_SIZES` (for a quick run or a profile).
@@ -456,6 +485,22 @@ fn lookups(c: &mut Criterion) {
             });
             group.bench_function(BenchmarkId::new("floor", n), |b| {
                 b.iter(|| s.floor.get(black_box(next()).host()).copied())
+            });
+            // The whole path from the image as written: parse (validating the grammar) into a
+            // lent buffer, then the index. What a caller with a string pays.
+            let strings = if name == "hit" {
+                &s.hit_strings
+            } else {
+                &s.miss_strings
+            };
+            let mut k = 0usize;
+            let mut scratch = String::with_capacity(256);
+            group.bench_function(BenchmarkId::new("string_to_entry", n), |b| {
+                b.iter(|| {
+                    k = (k + 1) % QUERIES;
+                    let image = ImageRef::parse(black_box(&strings[k]), &mut scratch).unwrap();
+                    s.index.best_match(image)
+                })
             });
             if let Some(globs) = &s.globs {
                 let mut scratch = Vec::new();

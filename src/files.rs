@@ -41,6 +41,27 @@ impl std::fmt::Display for ReadError {
     }
 }
 
+/// Warns when the file at `path`, which holds `what` (a private key), can be read or written
+/// by group or others: a key file should be its owner's alone.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn warn_if_shared(path: &Path, what: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    "{}: holds {what} and is readable or writable by group or others (mode {mode:04o}): run chmod 600 on it",
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, what);
+}
+
 /// `16 MiB`, `64 KiB`, `100 bytes`.
 fn human_size(bytes: u64) -> String {
     match bytes {

@@ -50,6 +50,7 @@ pub(crate) enum HttpFailure {
 
 /// A reply: status, headers, and the body, read whole up to the caller's cap.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "gcp"), allow(dead_code))]
 pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: HeaderMap,
@@ -66,6 +67,7 @@ impl fmt::Debug for Reply {
     }
 }
 
+#[cfg_attr(not(feature = "gcp"), allow(dead_code))]
 impl Reply {
     /// A header's value as text, if it has one.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
@@ -152,6 +154,27 @@ impl Http {
             .await
     }
 
+    /// `POST url` with a JSON body (`application/json`).
+    #[cfg(feature = "gcp")]
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        json: &serde_json::Value,
+        max_body: usize,
+    ) -> Result<Reply, HttpFailure> {
+        let mut all = headers.to_vec();
+        all.push(("content-type", "application/json"));
+        self.send(
+            Method::POST,
+            url,
+            &all,
+            Bytes::from(json.to_string()),
+            max_body,
+        )
+        .await
+    }
+
     /// One request, with the URL checked, the deadline applied and the body capped.
     pub(crate) async fn send(
         &self,
@@ -208,8 +231,9 @@ impl Http {
 }
 
 /// The URL as a `Uri`, if this client sends to it: `https://` anywhere, `http://` only to a
-/// loopback or link-local address.
-fn checked_uri(url: &str) -> Result<Uri, HttpFailure> {
+/// loopback or link-local address. Configuration checks call it too, so that an endpoint this
+/// client would refuse is an error when the file loads rather than at the first request.
+pub(crate) fn checked_uri(url: &str) -> Result<Uri, HttpFailure> {
     let uri: Uri = url.parse().map_err(|_| {
         HttpFailure::Refused(format!("{:?} is not a URL", crate::error::cut(url, 100)))
     })?;
@@ -229,7 +253,7 @@ fn checked_uri(url: &str) -> Result<Uri, HttpFailure> {
 
 /// Loopback (`127.0.0.0/8`, `::1`, `localhost`) or link-local (`169.254.0.0/16`, `fe80::/10`).
 fn is_local(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
+    if is_loopback(host) {
         return true;
     }
     match host
@@ -237,10 +261,50 @@ fn is_local(host: &str) -> bool {
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        Ok(IpAddr::V4(ip)) => ip.is_loopback() || ip.is_link_local(),
-        Ok(IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xffc0) == 0xfe80,
+        Ok(IpAddr::V4(ip)) => ip.is_link_local(),
+        Ok(IpAddr::V6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
         Err(_) => false,
     }
+}
+
+/// This machine: `localhost`, `127.0.0.0/8` or `::1` (brackets allowed). Registries here are
+/// reached over plain HTTP, as docker reaches them.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `HOST[:PORT]`: no scheme, no path, no whitespace.
+#[cfg(feature = "gcp")]
+pub(crate) fn check_host_port(field: &str, value: &str) -> Result<(), crate::config::FieldError> {
+    crate::config::check_text(field, value)?;
+    let ok = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if ok && !value.starts_with(':') {
+        Ok(())
+    } else {
+        Err(crate::config::FieldError::new(
+            field,
+            format!(
+                "{:?} is not HOST[:PORT]; write it without scheme or path, e.g. 169.254.169.254",
+                crate::error::cut(value, 100)
+            ),
+        ))
+    }
+}
+
+/// A URL the HTTP client would send to: `https://`, or `http://` to this machine.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn check_endpoint(field: &str, url: &str) -> Result<(), crate::config::FieldError> {
+    crate::config::check_text(field, url)?;
+    checked_uri(url)
+        .map(|_| ())
+        .map_err(|e| crate::config::FieldError::new(field, e.to_string()))
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ use std::ops::Range;
 use hashbrown::HashTable;
 
 use crate::pattern::{label_matches, HostPattern, MatchPattern, PathPattern, Specificity};
-use crate::reference::ImageReference;
+use crate::reference::ImageRef;
 
 /// Groups with at most this many patterns are scanned; larger ones get a sorted prefix table.
 const SCAN_MAX: usize = 8;
@@ -264,7 +264,7 @@ impl PatternIndex {
     /// The position of the most specific pattern that matches `image`, the first listed among
     /// equals; `None` when none matches. The same as
     /// [`pattern::best_match`](crate::pattern::best_match) over the same list.
-    pub fn best_match(&self, image: &ImageReference) -> Option<usize> {
+    pub fn best_match<'i>(&self, image: impl Into<ImageRef<'i>>) -> Option<usize> {
         self.best_match_by(image, |_| true)
     }
 
@@ -273,11 +273,12 @@ impl PatternIndex {
     ///
     /// `accept` is called only with positions of patterns that match `image`, best first, and
     /// not again after it returns `true`.
-    pub fn best_match_by(
+    pub fn best_match_by<'i>(
         &self,
-        image: &ImageReference,
+        image: impl Into<ImageRef<'i>>,
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
+        let image = image.into();
         if let Some(group) = self.literal_group(image.host(), image.port()) {
             let found = self.candidates(group, image.path_and_version(), |position| {
                 let serves =
@@ -399,7 +400,7 @@ impl PatternIndex {
     /// all it takes unless `accept` refuses.
     fn wildcard_match(
         &self,
-        image: &ImageReference,
+        image: ImageRef<'_>,
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
         let host = image.host();
@@ -499,7 +500,7 @@ impl PatternIndex {
     fn best_in_group(
         &self,
         group: &Group,
-        image: &ImageReference,
+        image: ImageRef<'_>,
         refused: Option<Rank>,
         best: &mut Option<Rank>,
     ) {

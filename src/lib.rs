@@ -107,17 +107,35 @@
 //!
 //! # Features
 //!
-//! - `cli` (default): the two binaries and the front ends they run ([`front`]); pulls in
-//!   clap and a log subscriber.
-//! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images ([`valohai`]).
+//! - `cli` (default): the two binaries and the front ends they run (the `front` module:
+//!   docker helper, kubelet plugin, configuration search, logging); pulls in clap, its
+//!   completion and man-page generators, a log subscriber, and a Tokio runtime.
+//! - `valohai` (default, with `cli`): checking a `valohai.yaml`'s images (the `valohai`
+//!   module); pulls in the YAML parser.
+//! - `gcp` (default, with `cli`): Google Artifact Registry and Container Registry
+//!   (`[registry.gcp]`, the `gcp` module).
+//! - `azure` (default, with `cli`): Azure Container Registry (`[registry.azure]`, the `azure`
+//!   module).
 //!
-//! An embedder that only resolves turns default features off:
-//! `registry-auth = { version = "…", default-features = false }`.
+//! An embedder that only resolves turns default features off, and gets none of those:
+//! `registry-auth = { version = "…", default-features = false }` (add
+//! `features = ["valohai"]` for the check, `"gcp"` or `"azure"` for those clouds). The library then asks Tokio for `sync` and `time`
+//! only; the embedder brings the runtime.
+//!
+//! # Platforms
+//!
+//! The library and both binaries build for Unix and Windows. The disk token store
+//! ([`cache`]'s second tier) and the configuration's file-mode warning need Unix modes and
+//! owners and exist only there; on Windows every process asks upstream (the in-memory cache
+//! still serves repeated requests within one).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aws;
+#[cfg(feature = "azure")]
+#[cfg_attr(docsrs, doc(cfg(feature = "azure")))]
+pub mod azure;
 pub mod basic;
 pub mod cache;
 pub mod config;
@@ -125,10 +143,15 @@ mod credential;
 mod error;
 mod files;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod front;
-#[allow(dead_code)] // Used by the live check and the Google and Azure providers.
+#[cfg(feature = "gcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "gcp")))]
+pub mod gcp;
 mod http;
 pub mod index;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod jwt;
 pub mod live;
 pub mod pattern;
 pub mod provider;
@@ -137,6 +160,7 @@ pub mod resolver;
 pub mod scope;
 mod time;
 #[cfg(feature = "valohai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "valohai")))]
 pub mod valohai;
 
 pub use async_trait::async_trait;

@@ -36,7 +36,7 @@ use std::fmt;
 
 use wildmatch::WildMatch;
 
-use crate::reference::{ImageReference, ReferenceErrorKind};
+use crate::reference::{ImageRef, ImageReference, ReferenceErrorKind};
 
 /// A parsed, validated match pattern.
 #[derive(Clone)]
@@ -245,8 +245,9 @@ impl MatchPattern {
         &self.path
     }
 
-    /// Whether the pattern serves `image`.
-    pub fn matches(&self, image: &ImageReference) -> bool {
+    /// Whether the pattern serves `image` (an [`ImageReference`] or a borrowed [`ImageRef`]).
+    pub fn matches<'i>(&self, image: impl Into<ImageRef<'i>>) -> bool {
+        let image = image.into();
         self.port == image.port() && self.host_matches(image.host()) && self.path_matches(image)
     }
 
@@ -282,13 +283,13 @@ impl MatchPattern {
         }
     }
 
-    pub(crate) fn path_matches(&self, image: &ImageReference) -> bool {
+    pub(crate) fn path_matches(&self, image: ImageRef<'_>) -> bool {
         self.path.matches(image)
     }
 }
 
 impl PathPattern {
-    pub(crate) fn matches(&self, image: &ImageReference) -> bool {
+    pub(crate) fn matches(&self, image: ImageRef<'_>) -> bool {
         match self {
             PathPattern::Any => true,
             PathPattern::Repository(repo) => {
@@ -751,10 +752,11 @@ pub(crate) fn beats(s: Specificity, index: usize, best: Option<(Specificity, usi
 ///
 /// This is the reference behaviour; [`PatternIndex`](crate::index::PatternIndex) returns the same
 /// answer without looking at every pattern.
-pub fn best_match<'a, I>(patterns: I, image: &ImageReference) -> Option<usize>
+pub fn best_match<'a, 'i, I>(patterns: I, image: impl Into<ImageRef<'i>>) -> Option<usize>
 where
     I: IntoIterator<Item = &'a MatchPattern>,
 {
+    let image = image.into();
     let mut best: Option<(Specificity, usize)> = None;
     for (i, p) in patterns.into_iter().enumerate() {
         if p.matches(image) && beats(p.specificity, i, best) {
@@ -822,7 +824,7 @@ where
 }
 
 /// Every pattern that matches `image`, the winner, and why each loser lost.
-pub fn explain<'a, I>(patterns: I, image: &ImageReference) -> Explanation
+pub fn explain<'a, 'i, I>(patterns: I, image: impl Into<ImageRef<'i>>) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
 {
@@ -832,7 +834,26 @@ where
 /// Like [`explain`], with some entries ruled out: `rule_out(index)` returns why the entry may
 /// not serve this request (its scope, say), or `None`. A ruled-out entry whose pattern matched
 /// is listed among the candidates with that reason and never wins.
-pub fn explain_by<'a, I, F>(patterns: I, image: &ImageReference, mut rule_out: F) -> Explanation
+pub fn explain_by<'a, 'i, I, F>(
+    patterns: I,
+    image: impl Into<ImageRef<'i>>,
+    rule_out: F,
+) -> Explanation
+where
+    I: IntoIterator<Item = &'a MatchPattern>,
+    F: FnMut(usize) -> Option<String>,
+{
+    explain_at(patterns, image.into(), rule_out, |i| i)
+}
+
+/// [`explain_by`], naming each pattern by `position(i)` rather than its place in `patterns`:
+/// for a resolver holding a part of a file, whose explanations speak of the file's positions.
+pub(crate) fn explain_at<'a, I, F>(
+    patterns: I,
+    image: ImageRef<'_>,
+    mut rule_out: F,
+    position: impl Fn(usize) -> usize,
+) -> Explanation
 where
     I: IntoIterator<Item = &'a MatchPattern>,
     F: FnMut(usize) -> Option<String>,
@@ -861,21 +882,25 @@ where
     let candidates = matched
         .iter()
         .map(|(index, p, out)| Candidate {
-            index: *index,
+            index: position(*index),
             pattern: p.source.clone(),
             specificity: p.specificity,
             reason: match (out, best) {
                 (Some(why), _) => format!("ruled out: {why}"),
-                (None, Some((_, w))) if w == *index => win_reason(p.specificity, runner_up),
-                (None, Some((ws, w))) => {
-                    format!("lost to [{w}]: {}", p.specificity.reason_against(&ws))
+                (None, Some((_, w))) if w == *index => {
+                    win_reason(p.specificity, runner_up.map(|(r, ri)| (r, position(ri))))
                 }
+                (None, Some((ws, w))) => format!(
+                    "lost to [{}]: {}",
+                    position(w),
+                    p.specificity.reason_against(&ws)
+                ),
                 (None, None) => String::new(),
             },
             ruled_out: out.is_some(),
         })
         .collect();
-    let winner = best.map(|(_, i)| i);
+    let winner = best.map(|(_, i)| position(i));
     Explanation { winner, candidates }
 }
 
@@ -884,5 +909,42 @@ fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> S
     match runner_up {
         None => "won: the only matching pattern".to_owned(),
         Some((r, ri)) => format!("won over [{ri}]: {}", winner.reason_over(&r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every string over `alphabet` of at most `max` characters.
+    fn strings(alphabet: &[char], max: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn label_globs_agree_with_wildmatch_on_every_short_label() {
+        // wildmatch shares no code with `label_matches`; labels hold no `?`, so its `?` never
+        // comes up. Lowercase patterns (as parsed), texts in either case.
+        let patterns = strings(&['a', 'b', '*'], 5);
+        let texts = strings(&['a', 'b', 'A', 'B'], 4);
+        for pattern in &patterns {
+            let oracle = WildMatch::new(pattern);
+            for text in &texts {
+                assert_eq!(
+                    label_matches(pattern.as_bytes(), text.as_bytes()),
+                    oracle.matches(&text.to_ascii_lowercase()),
+                    "{pattern:?} against {text:?}"
+                );
+            }
+        }
     }
 }

@@ -83,6 +83,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::live::PullCheck;
+use crate::reference::ImageRef;
 use crate::reference::ImageReference;
 use crate::{Error, RegistryCredential};
 
@@ -237,13 +238,15 @@ impl fmt::Debug for RequestAttributes {
 pub struct RegistryTarget<'a> {
     host: &'a str,
     port: Option<u16>,
-    image: Option<&'a ImageReference>,
+    image: Option<ImageRef<'a>>,
     request: &'a RequestAttributes,
 }
 
 impl<'a> RegistryTarget<'a> {
-    /// The registry serving `image`.
-    pub fn for_image(image: &'a ImageReference) -> Self {
+    /// The registry serving `image` (an [`ImageReference`](crate::ImageReference) or a borrowed
+    /// [`ImageRef`]).
+    pub fn for_image(image: impl Into<ImageRef<'a>>) -> Self {
+        let image = image.into();
         Self {
             host: image.host(),
             port: image.port(),
@@ -291,7 +294,7 @@ impl<'a> RegistryTarget<'a> {
     }
 
     /// The image, when the caller named one.
-    pub fn image(&self) -> Option<&'a ImageReference> {
+    pub fn image(&self) -> Option<ImageRef<'a>> {
         self.image
     }
 

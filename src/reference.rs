@@ -55,12 +55,19 @@ const SHOWN_INPUT_MAX: usize = 100;
 ///
 /// Holds one string, `DOMAIN/REPOSITORY[:TAG][@DIGEST]`, and the offsets of its parts; every
 /// accessor returns a slice of it. Equality and hashing are those of the normalised string.
+/// [`ImageRef`] is the same, borrowed: for lookups that allocate nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageReference {
     full: String,
-    /// End of the host inside `full` (the domain without `:port`).
+    layout: Layout,
+}
+
+/// Where the parts of a normalised reference end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Layout {
+    /// End of the host (the domain without `:port`).
     host_end: usize,
-    /// End of the domain; `full[domain_end]` is the `/` before the repository.
+    /// End of the domain; the next byte is the `/` before the repository.
     domain_end: usize,
     /// End of the repository (the name).
     name_end: usize,
@@ -76,13 +83,16 @@ impl ImageReference {
     ///
     /// A [`ReferenceError`] naming the first rule the input breaks and the byte where it does.
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
-        scan(input)
-            .map(Parts::into_reference)
-            .map_err(|(position, kind)| ReferenceError {
-                input: input.to_owned(),
-                position,
-                kind,
-            })
+        let mut scratch = String::new();
+        ImageRef::parse(input, &mut scratch).map(|image| image.to_owned())
+    }
+
+    /// The reference, borrowed.
+    pub fn as_image_ref(&self) -> ImageRef<'_> {
+        ImageRef {
+            full: &self.full,
+            layout: self.layout,
+        }
     }
 
     /// The whole normalised reference: `docker.io/library/ubuntu:latest`.
@@ -92,42 +102,154 @@ impl ImageReference {
 
     /// The registry domain with its port, if any: `docker.io`, `localhost:5000`, `[::1]:5000`.
     pub fn domain(&self) -> &str {
-        &self.full[..self.domain_end]
+        self.as_image_ref().domain()
     }
 
     /// The registry host without the port; an IPv6 host keeps its brackets: `[::1]`.
     pub fn host(&self) -> &str {
-        &self.full[..self.host_end]
+        self.as_image_ref().host()
     }
 
     /// The registry port, when the reference names one.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.layout.port
     }
 
     /// The repository path without the domain: `library/ubuntu`.
     pub fn repository(&self) -> &str {
-        &self.full[self.domain_end + 1..self.name_end]
+        self.as_image_ref().repository()
     }
 
     /// The domain and the repository: `docker.io/library/ubuntu`.
     pub fn name(&self) -> &str {
-        &self.full[..self.name_end]
+        self.as_image_ref().name()
     }
 
     /// The tag: `latest` when none was written, `None` only for a digest-only reference.
     pub fn tag(&self) -> Option<&str> {
-        (self.tag_end > self.name_end).then(|| &self.full[self.name_end + 1..self.tag_end])
+        self.as_image_ref().tag()
     }
 
     /// The digest, `ALGORITHM:HEX`, e.g. `sha256:` and 64 hex digits.
     pub fn digest(&self) -> Option<&str> {
-        self.full.get(self.tag_end + 1..).filter(|d| !d.is_empty())
+        self.as_image_ref().digest()
     }
 
     /// Everything after `DOMAIN/`: `REPOSITORY[:TAG][@DIGEST]`.
     pub fn path_and_version(&self) -> &str {
-        &self.full[self.domain_end + 1..]
+        self.as_image_ref().path_and_version()
+    }
+}
+
+/// A parsed, normalised image reference, borrowed: what [`ImageReference`] holds, without
+/// owning it. Matching takes one, so a lookup from a string allocates nothing: when the input is
+/// already in normal form (it names its registry and a tag or digest, as an ECR image does), the
+/// reference *is* the input; otherwise the normal form is written into a buffer the caller lends,
+/// whose capacity a loop reuses.
+///
+/// ```
+/// use registry_auth::reference::ImageRef;
+///
+/// let mut scratch = String::new();
+/// let image = ImageRef::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1", &mut scratch)?;
+/// assert_eq!(image.repository(), "app");
+/// assert!(scratch.is_empty(), "already normal: nothing was copied");
+///
+/// let image = ImageRef::parse("ubuntu", &mut scratch)?;
+/// assert_eq!(image.as_str(), "docker.io/library/ubuntu:latest");
+/// # Ok::<(), registry_auth::reference::ReferenceError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImageRef<'a> {
+    full: &'a str,
+    layout: Layout,
+}
+
+impl<'a> ImageRef<'a> {
+    /// Parses and normalises `input`, writing the normal form into `scratch` (cleared first)
+    /// only when it differs from the input.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReferenceError`] naming the first rule the input breaks and the byte where it does.
+    pub fn parse(input: &'a str, scratch: &'a mut String) -> Result<Self, ReferenceError> {
+        scan(input)
+            .map(|parts| parts.into_image_ref(input, scratch))
+            .map_err(|(position, kind)| ReferenceError {
+                input: input.to_owned(),
+                position,
+                kind,
+            })
+    }
+
+    /// The same reference, owned.
+    pub fn to_owned(&self) -> ImageReference {
+        ImageReference {
+            full: self.full.to_owned(),
+            layout: self.layout,
+        }
+    }
+
+    /// The whole normalised reference: `docker.io/library/ubuntu:latest`.
+    pub fn as_str(&self) -> &'a str {
+        self.full
+    }
+
+    /// The registry domain with its port, if any: `docker.io`, `localhost:5000`, `[::1]:5000`.
+    pub fn domain(&self) -> &'a str {
+        &self.full[..self.layout.domain_end]
+    }
+
+    /// The registry host without the port; an IPv6 host keeps its brackets: `[::1]`.
+    pub fn host(&self) -> &'a str {
+        &self.full[..self.layout.host_end]
+    }
+
+    /// The registry port, when the reference names one.
+    pub fn port(&self) -> Option<u16> {
+        self.layout.port
+    }
+
+    /// The repository path without the domain: `library/ubuntu`.
+    pub fn repository(&self) -> &'a str {
+        &self.full[self.layout.domain_end + 1..self.layout.name_end]
+    }
+
+    /// The domain and the repository: `docker.io/library/ubuntu`.
+    pub fn name(&self) -> &'a str {
+        &self.full[..self.layout.name_end]
+    }
+
+    /// The tag: `latest` when none was written, `None` only for a digest-only reference.
+    pub fn tag(&self) -> Option<&'a str> {
+        let Layout {
+            name_end, tag_end, ..
+        } = self.layout;
+        (tag_end > name_end).then(|| &self.full[name_end + 1..tag_end])
+    }
+
+    /// The digest, `ALGORITHM:HEX`, e.g. `sha256:` and 64 hex digits.
+    pub fn digest(&self) -> Option<&'a str> {
+        self.full
+            .get(self.layout.tag_end + 1..)
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Everything after `DOMAIN/`: `REPOSITORY[:TAG][@DIGEST]`.
+    pub fn path_and_version(&self) -> &'a str {
+        &self.full[self.layout.domain_end + 1..]
+    }
+}
+
+impl<'a> From<&'a ImageReference> for ImageRef<'a> {
+    fn from(image: &'a ImageReference) -> Self {
+        image.as_image_ref()
+    }
+}
+
+impl fmt::Display for ImageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.full)
     }
 }
 
@@ -217,6 +339,8 @@ struct DomainSpan {
 /// The checked parts of a reference, already normalised, borrowed from the input.
 struct Parts<'a> {
     domain: &'a str,
+    /// The domain is the input's own first component, not Docker Hub's implied or renamed one.
+    domain_written: bool,
     host_end: usize,
     port: Option<u16>,
     prefix: &'static str,
@@ -280,11 +404,11 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     };
     scan_path(bytes, path_start, name_end)?;
 
-    let (domain, host_end, port) = match domain {
+    let (domain, domain_written, host_end, port) = match domain {
         Some(d) if &input[..d.end] != LEGACY_DEFAULT_DOMAIN => {
-            (&input[..d.end], d.host_end, d.port)
+            (&input[..d.end], true, d.host_end, d.port)
         }
-        _ => (DEFAULT_DOMAIN, DEFAULT_DOMAIN.len(), None),
+        _ => (DEFAULT_DOMAIN, false, DEFAULT_DOMAIN.len(), None),
     };
     let path = &input[path_start..name_end];
     let prefix = if domain == DEFAULT_DOMAIN && !path.contains('/') {
@@ -304,6 +428,7 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     }
     Ok(Parts {
         domain,
+        domain_written,
         host_end,
         port,
         prefix,
@@ -348,43 +473,52 @@ fn class(b: u8) -> u8 {
     CLASS[b as usize]
 }
 
-impl Parts<'_> {
-    /// Joins the parts into the one string an [`ImageReference`] keeps, adding `:latest` when
-    /// there is neither tag nor digest.
-    fn into_reference(self) -> ImageReference {
+impl<'a> Parts<'a> {
+    /// The reference these parts make: `input` itself when it is already in normal form, else
+    /// the normal form written into `scratch`, adding `:latest` when there is neither tag nor
+    /// digest.
+    fn into_image_ref(self, input: &'a str, scratch: &'a mut String) -> ImageRef<'a> {
         let tag = match (self.tag, self.digest) {
             (None, None) => Some(DEFAULT_TAG),
             (tag, _) => tag,
         };
-        let capacity = self.domain.len()
-            + 1
-            + self.prefix.len()
-            + self.path.len()
-            + tag.map_or(0, |t| t.len() + 1)
-            + self.digest.map_or(0, |d| d.len() + 1);
-        let mut full = String::with_capacity(capacity);
-        full.push_str(self.domain);
-        let domain_end = full.len();
-        full.push('/');
-        full.push_str(self.prefix);
-        full.push_str(self.path);
-        let name_end = full.len();
-        if let Some(tag) = tag {
-            full.push(':');
-            full.push_str(tag);
-        }
-        let tag_end = full.len();
-        if let Some(digest) = self.digest {
-            full.push('@');
-            full.push_str(digest);
-        }
-        ImageReference {
-            full,
+        let domain_end = self.domain.len();
+        let name_end = domain_end + 1 + self.prefix.len() + self.path.len();
+        let tag_end = name_end + tag.map_or(0, |t| t.len() + 1);
+        let layout = Layout {
             host_end: self.host_end,
             domain_end,
             name_end,
             tag_end,
             port: self.port,
+        };
+        // The input names its registry as is, needs no `library/`, and has a tag or digest:
+        // normalisation adds nothing, so the input is the normal form.
+        let already_normal = self.domain_written
+            && self.prefix.is_empty()
+            && (self.tag.is_some() || self.digest.is_some());
+        if already_normal {
+            return ImageRef {
+                full: input,
+                layout,
+            };
+        }
+        scratch.clear();
+        scratch.push_str(self.domain);
+        scratch.push('/');
+        scratch.push_str(self.prefix);
+        scratch.push_str(self.path);
+        if let Some(tag) = tag {
+            scratch.push(':');
+            scratch.push_str(tag);
+        }
+        if let Some(digest) = self.digest {
+            scratch.push('@');
+            scratch.push_str(digest);
+        }
+        ImageRef {
+            full: scratch,
+            layout,
         }
     }
 }

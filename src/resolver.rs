@@ -26,7 +26,7 @@ use crate::index::PatternIndex;
 use crate::live::PullCheck;
 use crate::pattern::{self, Explanation, MatchPattern};
 use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes};
-use crate::reference::ImageReference;
+use crate::reference::{ImageRef, ImageReference};
 use crate::scope::{EntryScope, ResolveContext};
 use crate::{Error, RegistryCredential};
 
@@ -69,6 +69,9 @@ pub struct Resolved {
 /// One entry as the resolver holds it.
 struct Slot {
     pattern: Arc<str>,
+    /// The entry's position in its configuration file, when the resolver holds only a part of
+    /// it; else its place here.
+    position: Option<usize>,
     scope: EntryScope,
     source: SlotSource,
     built: OnceLock<Built>,
@@ -167,30 +170,50 @@ impl DefaultResolver {
     ///
     /// A personal project's context is an error: private registries are for organisation
     /// projects. The index filters candidates by scope without allocating.
-    pub fn select_in(
+    pub fn select_in<'i>(
         &self,
         context: &ResolveContext,
-        image: &ImageReference,
+        image: impl Into<ImageRef<'i>>,
     ) -> Result<Option<(usize, &MatchPattern)>, Error> {
+        let image = image.into();
         if context.is_personal() {
             return Err(self.personal(image.as_str()));
         }
         Ok(self
-            .index
+            .select_slot(context, image)
+            .and_then(|i| Some((self.position(i), self.index.pattern(i)?))))
+    }
+
+    /// The slot of the best entry for `image` that `context` may use.
+    fn select_slot(&self, context: &ResolveContext, image: ImageRef<'_>) -> Option<usize> {
+        self.index
             .best_match_by(image, |i| self.slots[i].scope.check(context).is_ok())
-            .and_then(|i| Some((i, self.index.pattern(i)?))))
+    }
+
+    /// Slot `i`'s position in its configuration file (or its place here).
+    fn position(&self, i: usize) -> usize {
+        self.slots[i].position.unwrap_or(i)
     }
 
     /// Every entry whose pattern matches `image`, the winner among those `context` may use,
     /// and why each candidate won, lost or was ruled out.
-    pub fn explain_in(&self, context: &ResolveContext, image: &ImageReference) -> Explanation {
-        pattern::explain_by(self.index.patterns(), image, |i| {
-            self.slots[i]
-                .scope
-                .check(context)
-                .err()
-                .map(|d| d.to_string())
-        })
+    pub fn explain_in<'i>(
+        &self,
+        context: &ResolveContext,
+        image: impl Into<ImageRef<'i>>,
+    ) -> Explanation {
+        pattern::explain_at(
+            self.index.patterns(),
+            image.into(),
+            |i| {
+                self.slots[i]
+                    .scope
+                    .check(context)
+                    .err()
+                    .map(|d| d.to_string())
+            },
+            |i| self.position(i),
+        )
     }
 
     /// The entry that serves a registry when only its host is known, as in the docker credential
@@ -208,6 +231,16 @@ impl DefaultResolver {
         host: &str,
         port: Option<u16>,
     ) -> Option<(usize, &MatchPattern)> {
+        self.select_host_slot(context, host, port)
+            .map(|i| (self.position(i), &self.index.patterns()[i]))
+    }
+
+    fn select_host_slot(
+        &self,
+        context: &ResolveContext,
+        host: &str,
+        port: Option<u16>,
+    ) -> Option<usize> {
         if context.is_personal() {
             return None;
         }
@@ -217,9 +250,8 @@ impl DefaultResolver {
             .iter()
             .enumerate()
             .filter(|(i, _)| self.slots[*i].scope.check(context).is_ok());
-        let (positions, patterns): (Vec<usize>, Vec<&MatchPattern>) = permitted.unzip();
-        pattern::best_for_host(patterns.iter().copied(), host, port)
-            .map(|k| (positions[k], patterns[k]))
+        let (slots, patterns): (Vec<usize>, Vec<&MatchPattern>) = permitted.unzip();
+        pattern::best_for_host(patterns.iter().copied(), host, port).map(|k| slots[k])
     }
 
     /// Whether an entry whose host and port fit `host`/`port` narrows by path (`HOST/team/*`),
@@ -253,8 +285,8 @@ impl DefaultResolver {
         if context.is_personal() {
             return Err(self.personal(registry));
         }
-        let (i, _) = self
-            .select_host(context, probe.host(), probe.port())
+        let i = self
+            .select_host_slot(context, probe.host(), probe.port())
             .ok_or_else(|| {
                 let ruled_out = self
                     .index
@@ -264,7 +296,10 @@ impl DefaultResolver {
                     .filter(|(_, p)| p.serves_registry(probe.host(), probe.port()))
                     .filter_map(|(i, _)| {
                         let denial = self.slots[i].scope.check(context).err()?;
-                        Some(format!("registry[{i}] ruled out: {denial}"))
+                        Some(format!(
+                            "registry[{}] ruled out: {denial}",
+                            self.position(i)
+                        ))
                     })
                     .collect();
                 self.no_entry(context, registry, ruled_out)
@@ -352,10 +387,14 @@ impl DefaultResolver {
     pub async fn resolve_with(
         &self,
         context: &ResolveContext,
-        image: &ImageReference,
+        image: impl Into<ImageRef<'_>>,
         request: &RequestAttributes,
     ) -> Result<Resolved, Error> {
-        let Some((i, _)) = self.select_in(context, image)? else {
+        let image = image.into();
+        if context.is_personal() {
+            return Err(self.personal(image.as_str()));
+        }
+        let Some(i) = self.select_slot(context, image) else {
             let ruled_out = self
                 .explain_in(context, image)
                 .candidates
@@ -401,7 +440,7 @@ impl DefaultResolver {
         let registry = lowercase(domain);
         let resolved = |credential| Resolved {
             credential,
-            entry: i,
+            entry: self.position(i),
             pattern: Arc::clone(&self.slots[i].pattern),
         };
         // A provider that depends on the request files its tokens under the request's parts
@@ -441,6 +480,28 @@ impl RegistryResolver for DefaultResolver {
         context: &ResolveContext,
         image: &ImageReference,
     ) -> Result<Resolved, Error> {
+        self.resolve_with(context, image, &RequestAttributes::none())
+            .await
+    }
+
+    /// Parses `image` without copying it when it is already in normal form (it names its
+    /// registry and a tag or digest), then resolves it with no context: the whole path from a
+    /// string to a cached credential allocates nothing.
+    async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
+        self.resolve_str_in(&ResolveContext::unscoped(), image)
+            .await
+    }
+}
+
+impl DefaultResolver {
+    /// [`resolve_str`](RegistryResolver::resolve_str) for the request `context`.
+    pub async fn resolve_str_in(
+        &self,
+        context: &ResolveContext,
+        image: &str,
+    ) -> Result<Resolved, Error> {
+        let mut scratch = String::new();
+        let image = ImageRef::parse(image, &mut scratch)?;
         self.resolve_with(context, image, &RequestAttributes::none())
             .await
     }
@@ -538,6 +599,7 @@ impl DefaultResolverBuilder {
             pattern.clone(),
             Slot {
                 pattern: pattern.as_str().into(),
+                position: None,
                 scope: EntryScope::default(),
                 source: SlotSource::Aws(Box::new(entry)),
                 built: OnceLock::new(),
@@ -573,6 +635,7 @@ impl DefaultResolverBuilder {
                 e.pattern.clone(),
                 Slot {
                     pattern: e.pattern.as_str().into(),
+                    position: Some(config.position(i)),
                     scope: e.scope.clone(),
                     source: SlotSource::Config(Arc::clone(&shared), i),
                     built: OnceLock::new(),
@@ -588,6 +651,7 @@ impl DefaultResolverBuilder {
             entry.pattern.clone(),
             Slot {
                 pattern: entry.pattern.as_str().into(),
+                position: None,
                 scope: entry.scope.clone(),
                 source: SlotSource::Entry(Box::new(entry)),
                 built: OnceLock::new(),
@@ -616,6 +680,7 @@ impl DefaultResolverBuilder {
             pattern.clone(),
             Slot {
                 pattern: pattern.as_str().into(),
+                position: None,
                 scope,
                 source: SlotSource::Provider(provider),
                 built: OnceLock::new(),

@@ -230,3 +230,89 @@ impl fmt::Display for ScopeDenial {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_says_who_asks() {
+        #[rustfmt::skip]
+        let cases = [
+            (ResolveContext::unscoped(), false, false, "a request without an organisation"),
+            (ResolveContext::default(), false, false, "a request without an organisation"),
+            (ResolveContext::unscoped().with_environment("gpu"), false, false, "a request without an organisation"),
+            (ResolveContext::personal("alice"), true, true, "personal project of alice"),
+            (ResolveContext::personal("alice").with_environment("gpu"), true, true, "personal project of alice"),
+            (ResolveContext::organization("acme"), true, false, "organisation acme"),
+            (ResolveContext::organization("acme").with_environment("gpu"), true, false, "organisation acme, environment gpu"),
+        ];
+        for (context, scoped, personal, shown) in cases {
+            assert_eq!(context.is_scoped(), scoped, "{context:?}");
+            assert_eq!(context.is_personal(), personal, "{context:?}");
+            assert_eq!(context.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn a_scope_admits_exactly_the_contexts_it_names() {
+        let open = EntryScope::new();
+        let acme = EntryScope::new().with_owner("acme");
+        let gpu = EntryScope::new().with_environments(["gpu", "tpu"]);
+        let acme_gpu = acme.clone().with_environments(["gpu"]);
+        assert!(open.is_unrestricted());
+        assert!(!acme.is_unrestricted() && !gpu.is_unrestricted());
+        let org = |name: &str| ResolveContext::organization(name);
+        let env = |d: Option<&str>| {
+            d.map(|e| ScopeDenial::Environment {
+                environment: Some(e.to_owned()),
+                allowed: vec!["gpu".to_owned()],
+            })
+        };
+        #[rustfmt::skip]
+        let cases: [(&EntryScope, ResolveContext, Option<ScopeDenial>); 14] = [
+            (&open, ResolveContext::unscoped(), None),
+            (&open, org("acme"), None),
+            (&open, ResolveContext::personal("alice"), Some(ScopeDenial::PersonalProject)),
+            (&acme, ResolveContext::unscoped(), Some(ScopeDenial::NoContext)),
+            (&acme, org("acme"), None),
+            (&acme, org("acme").with_environment("cpu"), None),
+            (&acme, org("globex"), Some(ScopeDenial::OtherOrganization)),
+            (&gpu, ResolveContext::unscoped(), Some(ScopeDenial::NoContext)),
+            (&gpu, org("globex").with_environment("tpu"), None),
+            (&acme_gpu, org("acme").with_environment("gpu"), None),
+            (&acme_gpu, org("acme").with_environment("cpu"), env(Some("cpu"))),
+            (&acme_gpu, org("globex").with_environment("gpu"), Some(ScopeDenial::OtherOrganization)),
+            (&acme_gpu, org("acme"), Some(ScopeDenial::Environment { environment: None, allowed: vec!["gpu".to_owned()] })),
+            (&acme_gpu, ResolveContext::personal("alice"), Some(ScopeDenial::PersonalProject)),
+        ];
+        for (scope, context, denial) in cases {
+            assert_eq!(
+                scope.check(&context).err(),
+                denial,
+                "{scope:?} for {context}"
+            );
+        }
+    }
+
+    #[test]
+    fn denials_read_as_reasons() {
+        #[rustfmt::skip]
+        let cases = [
+            (ScopeDenial::PersonalProject, "personal projects have no private registries"),
+            (ScopeDenial::OtherOrganization, "belongs to another organisation"),
+            (ScopeDenial::NoContext, "is scoped to an organisation or environments, and the request names none"),
+            (
+                ScopeDenial::Environment { environment: Some("cpu".into()), allowed: vec!["gpu".into(), "tpu".into()] },
+                "environment cpu not in [gpu, tpu]",
+            ),
+            (
+                ScopeDenial::Environment { environment: None, allowed: vec!["gpu".into()] },
+                "the request names no environment; the entry is for [gpu]",
+            ),
+        ];
+        for (denial, text) in cases {
+            assert_eq!(denial.to_string(), text);
+        }
+    }
+}

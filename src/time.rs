@@ -40,11 +40,14 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Whole seconds since the epoch, saturating at 0 for earlier times.
+// The disk token store, their only user outside tests, is Unix-only.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The time `secs` after the epoch, or `None` when no `SystemTime` can hold it.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub(crate) fn from_unix_secs(secs: u64) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }

@@ -291,3 +291,134 @@ fn classify_suffix(suffix: &str, region: &str) -> Option<(Partition, bool)> {
     };
     Some((partition, dual_stack))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_ascii_digits_and_nothing_else() {
+        assert!(is_account_id("123456789012"));
+        assert!(is_account_id("000000000000"));
+        for not in [
+            "",
+            "12345678901",
+            "1234567890123",
+            "12345678901a",
+            "+12345678901",
+            // Twelve bytes of numeric characters that are not ASCII digits.
+            "\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}",
+            "\u{FF11}\u{FF12}\u{FF13}\u{FF14}",
+            "123456789\u{FF10}",
+            "1234567890\u{B2}",
+        ] {
+            assert!(!is_account_id(not), "{not:?}");
+        }
+    }
+
+    #[test]
+    fn region_labels_are_dash_separated_lowercase_words_of_one_dns_label() {
+        let longest = format!("a{}", "-b".repeat(31));
+        assert_eq!(longest.len(), MAX_REGION_LEN);
+        for good in [
+            "us-east-1",
+            "eu-central-2",
+            "x",
+            "1",
+            "a-b-c",
+            longest.as_str(),
+        ] {
+            assert!(is_region_label(good), "{good:?}");
+        }
+        let too_long = format!("{longest}c");
+        for bad in [
+            "",
+            "-",
+            "us-",
+            "-us",
+            "us--east",
+            "US-east-1",
+            "us_east_1",
+            "us.east",
+            too_long.as_str(),
+        ] {
+            assert!(!is_region_label(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn regions_as_written_in_a_configuration_are_held_to_aws_names() {
+        let longest = format!("us-{}-1", "a".repeat(MAX_REGION_LEN - 5));
+        assert_eq!(longest.len(), MAX_REGION_LEN);
+        for good in [
+            "us-east-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "eusc-de-east-1",
+            "ap-southeast-10",
+            longest.as_str(),
+        ] {
+            assert!(is_region(good), "{good:?}");
+        }
+        let too_long = format!("us-{}-1", "a".repeat(MAX_REGION_LEN - 4));
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "us-east1",
+            "u-east-1",
+            "US-EAST-1",
+            "us-East-1",
+            "us-east-x",
+            "us--1",
+            "us-east-",
+            "1s-east-1",
+            "us-east-1a",
+            too_long.as_str(),
+        ] {
+            assert!(!is_region(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_port_is_dropped_only_when_it_is_one() {
+        assert_eq!(strip_port("h"), Some("h"));
+        assert_eq!(strip_port("h:443"), Some("h"));
+        assert_eq!(strip_port("h:65535"), Some("h"));
+        for bad in ["h:", "h:65536", "h:x", "h:4x", "h:+1", "h:1:2"] {
+            assert_eq!(strip_port(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn suffixes_name_their_partition_and_govcloud_its_region() {
+        assert_eq!(
+            classify_suffix("amazonaws.com", "us-east-1"),
+            Some((Partition::Aws, false))
+        );
+        assert_eq!(
+            classify_suffix("amazonaws.com", "us-gov-west-1"),
+            Some((Partition::AwsUsGov, false))
+        );
+        assert_eq!(
+            classify_suffix("on.aws", "us-gov-east-1"),
+            Some((Partition::AwsUsGov, true))
+        );
+        // Only the commercial suffixes are shared with GovCloud.
+        assert_eq!(
+            classify_suffix("amazonaws.com.cn", "us-gov-west-1"),
+            Some((Partition::AwsCn, false))
+        );
+        assert_eq!(
+            classify_suffix("on.amazonwebservices.com.cn", "cn-north-1"),
+            Some((Partition::AwsCn, true))
+        );
+        assert_eq!(classify_suffix("amazonaws.org", "us-east-1"), None);
+        for (suffix, partition, dual_stack) in SUFFIXES {
+            assert_eq!(
+                classify_suffix(suffix, "eu-west-1"),
+                Some((partition, dual_stack))
+            );
+        }
+    }
+}

@@ -287,3 +287,49 @@ impl SdkBase {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_config::retry::RetryMode;
+
+    #[tokio::test]
+    async fn the_bounds_reach_the_sdk_configuration_every_client_is_built_from() {
+        let sdk = AwsOptions::default().sdk_config().await;
+        let timeouts = sdk.timeout_config().expect("timeouts");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(3)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(30)));
+        let retry = sdk.retry_config().expect("retries");
+        assert_eq!(
+            (retry.mode(), retry.max_attempts()),
+            (RetryMode::Standard, 3)
+        );
+        assert_eq!(sdk.endpoint_url(), None);
+
+        // And what an embedder sets instead, as the ECR client sees it.
+        let options = AwsOptions::default()
+            .with_timeouts(
+                Duration::from_millis(100),
+                Duration::from_millis(200),
+                Duration::from_millis(300),
+            )
+            .with_max_attempts(5)
+            .with_endpoint_url("http://127.0.0.1:9");
+        let ecr = aws_sdk_ecr::Config::from(&options.sdk_config().await);
+        let timeouts = ecr.timeout_config().expect("timeouts");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_millis(100)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(ecr.retry_config().map(|r| r.max_attempts()), Some(5));
+    }
+}

@@ -327,6 +327,21 @@ pub fn partition_of_region(region: &str) -> Partition {
     }
 }
 
+/// Why a literal host that is not ECR gets no statement. `policy` writes AWS IAM only; a Google
+/// or Azure registry grants pulls in its own cloud, and the note names the role there.
+fn other_cloud(host: &str) -> &'static str {
+    #[cfg(feature = "gcp")]
+    if crate::gcp::GcpHost::parse(host).is_some() {
+        return "a Google registry, and `policy` writes AWS IAM policies only: grant the service account roles/artifactregistry.reader (Artifact Registry) or roles/storage.objectViewer (Container Registry) in Google Cloud IAM";
+    }
+    #[cfg(feature = "azure")]
+    if crate::azure::AcrHost::parse(host).is_some() {
+        return "an Azure Container Registry, and `policy` writes AWS IAM policies only: assign the identity the AcrPull role on the registry in Azure";
+    }
+    let _ = host;
+    "not an ECR host, so IAM has nothing to grant for it"
+}
+
 /// One private registry, or a family of them when host labels are wildcards, as ARN parts.
 struct RegistryParts {
     partition: Partition,
@@ -338,7 +353,7 @@ struct RegistryParts {
 fn registries(pattern: &MatchPattern) -> Result<Vec<RegistryParts>, &'static str> {
     match pattern.host_pattern() {
         HostPattern::Literal(host) => match EcrHost::parse(host) {
-            None => Err("not an ECR host, so IAM has nothing to grant for it"),
+            None => Err(other_cloud(host)),
             Some(h) if h.is_public() => Err("ECR Public has no repository to grant: for authenticated pulls, give the principal ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken on *"),
             Some(h) => Ok(vec![RegistryParts {
                 partition: h.partition(),

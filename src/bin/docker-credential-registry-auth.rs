@@ -1,9 +1,12 @@
 //! `docker-credential-registry-auth`: the docker credential helper protocol over the
 //! `registry_auth` library. All the logic is in [`registry_auth::front::docker`].
 //!
-//! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin.
-//! Diagnostics go to stderr; `REGISTRY_AUTH_LOG` sets their level (default `warn`).
+//! Usage: `docker-credential-registry-auth get|list|store|erase|version`, input on stdin;
+//! `--help` prints the usage and the environment variables it reads. Diagnostics go to stderr
+//! (and to `REGISTRY_AUTH_LOG_FILE` when set); `REGISTRY_AUTH_LOG` sets their level (default
+//! `warn`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use registry_auth::front::{self, docker::Helper};
@@ -18,7 +21,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = runtime.block_on(Helper::from_env().run(
+    let helper = Helper::from_env().with_slow_notice(std::io::stderr().is_terminal());
+    let code = runtime.block_on(helper.run(
         &action,
         std::io::stdin().lock(),
         std::io::stdout().lock(),

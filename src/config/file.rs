@@ -16,7 +16,11 @@ use serde_json::{Map, Value};
 
 use super::{ConfigError, CredentialSource, FieldError, RegistryEntry};
 use crate::aws::{AwsChain, IamUser, InstanceRole, WebIdentity};
+#[cfg(feature = "azure")]
+use crate::azure::Azure;
 use crate::basic::Basic;
+#[cfg(feature = "gcp")]
+use crate::gcp::Gcp;
 use crate::pattern::MatchPattern;
 use crate::scope::EntryScope;
 
@@ -51,6 +55,21 @@ pub(crate) fn parse(
     format: Format,
     origin: &str,
 ) -> Result<(Vec<RegistryEntry>, Shape), ConfigError> {
+    let (items, shape) = parse_raw(text, format, origin)?;
+    let entries = items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| entry(v, shape, i, origin))
+        .collect::<Result<_, _>>()?;
+    Ok((entries, shape))
+}
+
+/// The entries of `text` as values, not yet read as entries: what a compiled snapshot keeps.
+pub(crate) fn parse_raw(
+    text: &str,
+    format: Format,
+    origin: &str,
+) -> Result<(Vec<Value>, Shape), ConfigError> {
     let value = match format {
         Format::Toml => toml_value(text, origin)?,
         Format::Json => json_value(text, origin)?,
@@ -62,14 +81,7 @@ pub(crate) fn parse(
         message: message.to_owned(),
     };
     match value {
-        Value::Array(items) => {
-            let entries = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| export_entry(v).map_err(|(p, e)| e.at(origin, i, p)))
-                .collect::<Result<_, _>>()?;
-            Ok((entries, Shape::Export))
-        }
+        Value::Array(items) => Ok((items, Shape::Export)),
         Value::Object(mut top) => {
             let list = top.remove("registry");
             if let Some(key) = top.keys().next() {
@@ -81,28 +93,34 @@ pub(crate) fn parse(
                     ),
                 ));
             }
-            let items = match list {
-                Some(Value::Array(items)) => items,
-                Some(_) => {
-                    return Err(whole(
-                        Some("registry"),
-                        "must be a list of entries (`[[registry]]` in TOML)",
-                    ))
-                }
-                None => Vec::new(),
-            };
-            let entries = items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| registry_entry(v).map_err(|(p, e)| e.at(origin, i, p)))
-                .collect::<Result<_, _>>()?;
-            Ok((entries, Shape::Registry))
+            match list {
+                Some(Value::Array(items)) => Ok((items, Shape::Registry)),
+                Some(_) => Err(whole(
+                    Some("registry"),
+                    "must be a list of entries (`[[registry]]` in TOML)",
+                )),
+                None => Ok((Vec::new(), Shape::Registry)),
+            }
         }
         _ => Err(whole(
             None,
             "must be a table with `registry` entries, or a JSON list",
         )),
     }
+}
+
+/// Entry `index` of `origin`, from its value in a file of `shape`.
+pub(crate) fn entry(
+    value: &Value,
+    shape: Shape,
+    index: usize,
+    origin: &str,
+) -> Result<RegistryEntry, ConfigError> {
+    let read = match shape {
+        Shape::Registry => registry_entry(value),
+        Shape::Export => export_entry(value),
+    };
+    read.map_err(|(pattern, e)| e.at(origin, index, pattern))
 }
 
 fn toml_value(text: &str, origin: &str) -> Result<Value, ConfigError> {
@@ -242,12 +260,35 @@ struct RawEntry {
     basic: Option<Basic>,
     aws_chain: Option<AwsChain>,
     web_identity: Option<WebIdentity>,
+    #[cfg(feature = "gcp")]
+    gcp: Option<Gcp>,
+    #[cfg(feature = "azure")]
+    azure: Option<Azure>,
     owner: Option<String>,
     environments: Option<Vec<String>>,
 }
 
 /// The source tables of `[[registry]]`, in the order errors list them.
 const SOURCE_TABLES: &str = "iam_user, instance_role, aws_chain, web_identity or basic";
+
+/// [`SOURCE_TABLES`] and the cloud tables this build knows.
+fn source_tables() -> String {
+    let clouds: &[&str] = &[
+        #[cfg(feature = "gcp")]
+        "gcp",
+        #[cfg(feature = "azure")]
+        "azure",
+    ];
+    let mut all: Vec<&str> = SOURCE_TABLES
+        .split(", ")
+        .flat_map(|t| t.split(" or "))
+        .collect();
+    all.extend(clouds);
+    match all.split_last() {
+        Some((last, head)) if !head.is_empty() => format!("{} or {last}", head.join(", ")),
+        _ => all.join(""),
+    }
+}
 
 fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     let object = v.as_object().ok_or_else(|| {
@@ -275,18 +316,26 @@ fn registry_entry(v: &Value) -> Result<RegistryEntry, (String, FieldError)> {
     if let Some(b) = raw.basic {
         sources.push(CredentialSource::Basic(b));
     }
+    #[cfg(feature = "gcp")]
+    if let Some(g) = raw.gcp {
+        sources.push(CredentialSource::Gcp(g));
+    }
+    #[cfg(feature = "azure")]
+    if let Some(a) = raw.azure {
+        sources.push(CredentialSource::Azure(a));
+    }
     let source = match sources.len() {
         1 => sources.remove(0),
         0 => {
             return Err(named(FieldError::new(
                 "iam_user",
-                format!("the entry has no credential source: add one [registry.SOURCE] table, SOURCE being {SOURCE_TABLES}"),
+                format!("the entry has no credential source: add one [registry.SOURCE] table, SOURCE being {}", source_tables()),
             )))
         }
         _ => {
             return Err(named(FieldError::new(
                 sources[0].kind(),
-                format!("an entry has one credential source: keep one of {SOURCE_TABLES}"),
+                format!("an entry has one credential source: keep one of {}", source_tables()),
             )))
         }
     };

@@ -67,6 +67,8 @@
 
 mod file;
 mod secret;
+#[cfg(unix)]
+pub(crate) mod snapshot;
 
 use std::fmt;
 use std::path::Path;
@@ -76,7 +78,11 @@ pub use secret::SecretSource;
 
 pub use crate::aws::{AssumeRole, AwsChain, IamUser, InstanceRole, WebIdentity};
 use crate::aws::{AwsOptions, EcrHost, SharedSdk};
+#[cfg(feature = "azure")]
+pub use crate::azure::Azure;
 pub use crate::basic::Basic;
+#[cfg(feature = "gcp")]
+pub use crate::gcp::Gcp;
 use crate::pattern::MatchPattern;
 use crate::provider::CredentialProvider;
 use crate::scope::EntryScope;
@@ -84,7 +90,7 @@ use crate::Error;
 use file::{Format, Shape};
 
 /// The most a configuration file may hold.
-const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
 
 /// One registry entry: which images it serves, where its credentials come from, and who may
 /// use it.
@@ -132,6 +138,14 @@ pub enum CredentialSource {
     /// A role assumed with a web identity token (a token file, or the kubelet's
     /// service-account token): ECR tokens.
     WebIdentity(WebIdentity),
+    /// A Google service account (key file or metadata server): Artifact Registry and
+    /// Container Registry access tokens.
+    #[cfg(feature = "gcp")]
+    Gcp(Gcp),
+    /// An Entra ID service principal or managed identity: Azure Container Registry refresh
+    /// tokens.
+    #[cfg(feature = "azure")]
+    Azure(Azure),
 }
 
 /// What the resolver needs to turn a source into a provider.
@@ -144,7 +158,7 @@ pub(crate) struct ProviderOptions {
 
 impl CredentialSource {
     /// The table name in a configuration file: `iam_user`, `instance_role`, `aws_chain`,
-    /// `web_identity` or `basic`.
+    /// `web_identity`, `basic`, `gcp` or `azure`.
     pub fn kind(&self) -> &'static str {
         match self {
             CredentialSource::IamUser(_) => "iam_user",
@@ -152,6 +166,10 @@ impl CredentialSource {
             CredentialSource::Basic(_) => "basic",
             CredentialSource::AwsChain(_) => "aws_chain",
             CredentialSource::WebIdentity(_) => "web_identity",
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => "gcp",
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => "azure",
         }
     }
 
@@ -163,6 +181,10 @@ impl CredentialSource {
             CredentialSource::AwsChain(c) => c.region.as_deref(),
             CredentialSource::WebIdentity(w) => w.region.as_deref(),
             CredentialSource::Basic(_) => None,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => None,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => None,
         }
     }
 
@@ -178,6 +200,10 @@ impl CredentialSource {
             CredentialSource::Basic(b) => b.validate(),
             CredentialSource::AwsChain(c) => c.validate(),
             CredentialSource::WebIdentity(w) => w.validate(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.validate(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.validate(),
         }
     }
 
@@ -188,6 +214,10 @@ impl CredentialSource {
             CredentialSource::InstanceRole(_)
             | CredentialSource::AwsChain(_)
             | CredentialSource::WebIdentity(_) => Vec::new(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.secrets_mut(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.secrets_mut(),
         }
     }
 
@@ -202,6 +232,8 @@ impl CredentialSource {
     }
 
     /// Whether a secret is written in the configuration itself.
+    // Only the file-mode warning asks, and it is Unix-only.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn has_inline_secret(&self) -> bool {
         match self {
             CredentialSource::IamUser(u) => {
@@ -214,6 +246,10 @@ impl CredentialSource {
             CredentialSource::InstanceRole(_)
             | CredentialSource::AwsChain(_)
             | CredentialSource::WebIdentity(_) => false,
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => false,
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.has_inline_secret(),
         }
     }
 
@@ -229,6 +265,10 @@ impl CredentialSource {
             CredentialSource::Basic(b) => b.provider(),
             CredentialSource::AwsChain(c) => c.provider(&options.aws, sdk),
             CredentialSource::WebIdentity(w) => w.provider(&options.aws, sdk.map(|s| &s.config)),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(g) => g.provider(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(a) => a.provider(),
         }
     }
 }
@@ -324,6 +364,8 @@ pub struct RegistryConfig {
     warnings: Vec<ConfigWarning>,
     origin: String,
     shape: Shape,
+    /// For a part of a file (what a snapshot gives): each entry's position in the whole file.
+    positions: Option<Vec<usize>>,
 }
 
 impl RegistryConfig {
@@ -417,9 +459,44 @@ impl RegistryConfig {
             Shape::Registry => entry.source.kind(),
             Shape::Export => "configuration",
         };
-        error
-            .within(table)
-            .at(&self.origin, index, entry.pattern.to_string())
+        error.within(table).at(
+            &self.origin,
+            self.position(index),
+            entry.pattern.to_string(),
+        )
+    }
+
+    /// Entry `index`'s position in its file: the same, unless this is a part of the file.
+    pub(crate) fn position(&self, index: usize) -> usize {
+        self.positions
+            .as_ref()
+            .and_then(|p| p.get(index).copied())
+            .unwrap_or(index)
+    }
+
+    /// The entries of a file that can serve one registry, at their positions in the file,
+    /// already validated with the whole file when its snapshot was made.
+    /// Relative secret and token files are taken relative to `dir`, the configuration file's
+    /// directory, as [`RegistryConfig::load`] takes them.
+    pub(crate) fn subset(
+        mut entries: Vec<RegistryEntry>,
+        positions: Vec<usize>,
+        origin: String,
+        shape: Shape,
+        dir: Option<&Path>,
+    ) -> Self {
+        if let Some(dir) = dir {
+            for entry in &mut entries {
+                entry.source.rebase(dir);
+            }
+        }
+        Self {
+            entries,
+            warnings: Vec::new(),
+            origin,
+            shape,
+            positions: Some(positions),
+        }
     }
 
     fn validated(
@@ -459,6 +536,7 @@ impl RegistryConfig {
             warnings,
             origin: origin.to_owned(),
             shape,
+            positions: None,
         })
     }
 }

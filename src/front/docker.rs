@@ -3,22 +3,30 @@
 //! Docker (and skopeo, podman, buildah: everything built on `docker-credential-helpers`) runs
 //! `docker-credential-NAME ACTION` with one line on stdin and reads stdout:
 //!
-//! | action | stdin | stdout |
+//! | action | stdin | stdout, exit status |
 //! | --- | --- | --- |
-//! | `get` | a server URL | `{"ServerURL": "…", "Username": "AWS", "Secret": "…"}` |
-//! | `list` | nothing | `{"https://HOST[:PORT]": "USERNAME", …}`: the literal hosts `get` would serve |
-//! | `store` | credentials JSON | nothing: a no-op, with a note on stderr |
-//! | `erase` | a server URL | nothing: a no-op, with a note on stderr |
-//! | `version` | nothing | `docker-credential-registry-auth VERSION` |
+//! | `get` | a server URL | `{"ServerURL": "…", "Username": "AWS", "Secret": "…"}`, 0 |
+//! | `list` | nothing | `{"https://HOST[:PORT]": "USERNAME", …}`: the literal hosts `get` would serve, 0 |
+//! | `store` | credentials JSON | an error saying nothing is stored, 1 (see below) |
+//! | `erase` | a server URL | an error saying nothing is stored, 1 (see below) |
+//! | `version` (`--version`, `-v`) | nothing | `docker-credential-registry-auth VERSION`, 0 |
+//! | `--help`, `-h` | nothing | the usage, 0 |
 //!
-//! Tokens are minted, not stored: `store` and `erase` succeed without doing anything, so
-//! `docker login` and `docker logout` don't fail against a host this helper serves.
+//! # `store` and `erase`
+//!
+//! Tokens are minted on each `get`, never stored, so by default `store` and `erase` fail with
+//! a message that says so, as AWS's ECR helper does. The reason is `credsStore`: with this
+//! helper as docker's default store, a `docker login` to *another* registry calls `store`, and
+//! a success would tell the user their password was kept when it was thrown away. Setting
+//! `REGISTRY_AUTH_IGNORE_CREDS_STORAGE=true` makes both succeed doing nothing (for tools that
+//! insist on logging in to a host this helper serves); prefer `credHelpers`, which sends only
+//! the listed hosts here and leaves other registries to docker's own store.
 //!
 //! # Which entry serves a host
 //!
 //! Docker asks per registry *host*, never per image. The server URL is reduced to `HOST[:PORT]`
 //! (a scheme, a trailing `/` and any path are dropped; `index.docker.io` is `docker.io`), and the
-//! entry is picked by [`DefaultResolver::select_host`]: among the entries whose host and port fit,
+//! entry is picked by [`DefaultResolver::select_host`](crate::DefaultResolver::select_host): among the entries whose host and port fit,
 //! the most specific host wins (fewer wildcard host labels, then more literal host characters);
 //! then an entry serving the whole host (pattern without a path, or `/*`) beats one that narrows
 //! by path; then the entry listed first. **Entries that narrow by path cannot be told apart by
@@ -37,18 +45,21 @@
 //!
 //! # Configuration, cache and errors
 //!
-//! The configuration comes from `REGISTRY_AUTH_CONFIG`, else
-//! `~/.config/registry-auth/registries.toml` ([`default_config_path`]). Tokens are kept in the
-//! [disk store](crate::cache::DiskStore) (`$XDG_CACHE_HOME/registry-auth`), so docker's one
+//! The configuration is found as for every front end ([`find_config`](super::find_config)):
+//! `REGISTRY_AUTH_CONFIG`, else the per-user file, else `/etc/registry-auth/registries.toml`.
+//! Tokens are kept in the [disk store](crate::cache) (`$XDG_CACHE_HOME/registry-auth`, or
+//! `REGISTRY_AUTH_CACHE_DIR`; none with `REGISTRY_AUTH_NO_DISK_CACHE=1`), so docker's one
 //! process per pull still makes one upstream call per token lifetime; if the cache directory
 //! is refused, a warning says why and every `get` goes upstream. Only the entry that serves the
 //! host reads its secret.
 //!
-//! Errors go to stderr with exit status 1. `get` also writes the one-line message to stdout,
-//! because docker discards the helper's stderr and shows only its stdout
-//! (`error getting credentials - err: exit status 1, out: …`). A host no entry serves gets
-//! docker's conventional [`NOT_FOUND`] text on stdout and exit 1, which docker treats as "no
-//! credentials here" and pulls anonymously.
+//! A failure exits 1 with its one-line message on stdout, where docker's client reads it
+//! (`error getting credentials - err: exit status 1, out: …`), and once on stderr, prefixed with
+//! the helper's name; with `REGISTRY_AUTH_LOG_FILE` set it is also appended to that file, since
+//! docker discards the helper's stderr on some paths. A host no entry serves is not a failure:
+//! docker's conventional [`NOT_FOUND`] text on stdout, exit 1, nothing on stderr, and docker
+//! pulls anonymously. Empty stdin gets the protocol's [`NO_SERVER_URL`] text. When stderr is a
+//! terminal and a `get` waits on AWS for more than two seconds, one line there says what for.
 //!
 //! ```json
 //! {
@@ -64,18 +75,21 @@ use std::path::PathBuf;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{DiskChoice, Setup};
+use super::{notify_if_slow, report, switch_on, waiting_for, DiskChoice, Setup, SLOW_AFTER};
 use crate::aws::AwsOptions;
 use crate::config::{CredentialSource, RegistryConfig};
 use crate::reference::ImageReference;
 use crate::scope::ResolveContext;
 use crate::Error;
 
-pub use super::default_config_path;
-
 /// What docker's helpers print on stdout for a server they hold nothing for; docker's client
 /// recognises exactly this text.
 pub const NOT_FOUND: &str = "credentials not found in native keychain";
+/// What docker's helpers print on stdout when stdin holds no server URL; docker's client
+/// recognises exactly this text.
+pub const NO_SERVER_URL: &str = "no credentials server URL";
+/// `true` (or `1`): `store` and `erase` succeed doing nothing instead of failing.
+pub const IGNORE_CREDS_STORAGE_VAR: &str = "REGISTRY_AUTH_IGNORE_CREDS_STORAGE";
 
 /// The binary's name, used in messages.
 const NAME: &str = "docker-credential-registry-auth";
@@ -86,6 +100,7 @@ const MAX_SERVER_URL: usize = 256;
 
 /// One of the protocol's actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Credentials for a server URL.
     Get,
@@ -97,6 +112,8 @@ pub enum Action {
     Erase,
     /// The helper's version.
     Version,
+    /// The usage.
+    Help,
 }
 
 impl Action {
@@ -108,6 +125,7 @@ impl Action {
             "store" => Some(Action::Store),
             "erase" => Some(Action::Erase),
             "version" | "--version" | "-v" => Some(Action::Version),
+            "--help" | "-h" | "help" => Some(Action::Help),
             _ => None,
         }
     }
@@ -203,14 +221,32 @@ fn cut(s: &str) -> String {
     }
 }
 
-/// Docker's "not found": the text on stdout, the reason on stderr, exit 1.
-fn not_found(out: &mut impl Write, err: &mut impl Write, config: &str, host: &str) -> u8 {
+/// Docker's "not found": the text on stdout and exit 1, which docker takes as "pull
+/// anonymously". Nothing on stderr: under `credsStore` docker asks for every registry (Docker
+/// Hub included), and a line per pull would be noise; `REGISTRY_AUTH_LOG=debug` says why.
+fn not_found(out: &mut impl Write, config: &str, host: &str) -> u8 {
     let _ = writeln!(out, "{NOT_FOUND}");
-    let _ = writeln!(
-        err,
-        "{NAME}: no entry in {config} serves {host}; add one whose pattern covers it"
-    );
+    tracing::debug!("no entry in {config} serves {host}: answering {NOT_FOUND:?}");
     1
+}
+
+/// The usage, for `--help` and a missing action.
+fn usage() -> String {
+    format!(
+        "Usage: {NAME} <get|list|store|erase|version>\n\n\
+         A docker credential helper that mints short-lived registry credentials (AWS ECR first)\n\
+         from a registry-auth configuration. Docker runs it; the action is the first argument,\n\
+         its input comes on stdin.\n\n\
+         Environment:\n  \
+           REGISTRY_AUTH_CONFIG                the configuration file (else ~/.config/registry-auth/registries.toml,\n                                      then /etc/registry-auth/registries.toml)\n  \
+           REGISTRY_AUTH_OWNER                 the organisation whose job asks\n  \
+           REGISTRY_AUTH_ENVIRONMENT           the environment (worker pool) it runs in\n  \
+           REGISTRY_AUTH_CACHE_DIR             the disk token cache's directory\n  \
+           REGISTRY_AUTH_NO_DISK_CACHE=1       keep no tokens on disk\n  \
+           REGISTRY_AUTH_LOG                   log filter (warn, info, debug, registry_auth=trace)\n  \
+           REGISTRY_AUTH_LOG_FILE              also append the log to this file (created 0600)\n  \
+           REGISTRY_AUTH_IGNORE_CREDS_STORAGE  true: store and erase succeed doing nothing"
+    )
 }
 
 /// The helper: a [`Setup`] (configuration, AWS settings, disk store, who asks) and
@@ -218,21 +254,30 @@ fn not_found(out: &mut impl Write, err: &mut impl Write, config: &str, host: &st
 #[derive(Debug, Clone)]
 pub struct Helper {
     setup: Setup,
+    ignore_creds_storage: bool,
+    slow_notice: bool,
 }
 
 impl Helper {
     /// A helper reading the configuration at `config`, with the default disk store and no
-    /// context.
+    /// context; `store` and `erase` fail, and a slow `get` says nothing.
     pub fn new(config: impl Into<PathBuf>) -> Self {
         Self {
             setup: Setup::new(config),
+            ignore_creds_storage: false,
+            slow_notice: false,
         }
     }
 
-    /// A helper set up from the environment, as the binary runs ([`Setup::from_env`]).
+    /// A helper set up from the environment, as the binary runs ([`Setup::from_env`], and
+    /// `REGISTRY_AUTH_IGNORE_CREDS_STORAGE`).
     pub fn from_env() -> Self {
         Self {
             setup: Setup::from_env(),
+            ignore_creds_storage: switch_on(
+                std::env::var(IGNORE_CREDS_STORAGE_VAR).ok().as_deref(),
+            ),
+            slow_notice: false,
         }
     }
 
@@ -255,6 +300,20 @@ impl Helper {
         self
     }
 
+    /// Whether `store` and `erase` succeed doing nothing (`true`) or fail saying that nothing
+    /// is stored (`false`, the default); see the [module documentation](self).
+    pub fn with_ignore_creds_storage(mut self, ignore: bool) -> Self {
+        self.ignore_creds_storage = ignore;
+        self
+    }
+
+    /// Whether a `get` still waiting after [`SLOW_AFTER`] says so on the error stream, once
+    /// (the binary turns it on when stderr is a terminal).
+    pub fn with_slow_notice(mut self, on: bool) -> Self {
+        self.slow_notice = on;
+        self
+    }
+
     /// Runs `action` (the helper's first argument) with the protocol's stdin, stdout and
     /// stderr; returns the exit status. Never panics on any input.
     pub async fn run(
@@ -264,17 +323,28 @@ impl Helper {
         mut out: impl Write,
         mut err: impl Write,
     ) -> u8 {
-        let Some(action) = Action::parse(action) else {
-            let _ = writeln!(
-                err,
-                "{NAME}: unknown action {:?}; usage: {NAME} get|list|store|erase|version",
-                cut(action)
-            );
+        if action.is_empty() {
+            // As docker-credential-helpers does: the usage on stdout, exit 1.
+            let _ = writeln!(out, "{}", usage());
             return 1;
+        }
+        let Some(action) = Action::parse(action) else {
+            return fail(
+                &mut out,
+                &mut err,
+                &format!(
+                    "unknown action {:?}; usage: {NAME} get|list|store|erase|version",
+                    cut(action)
+                ),
+            );
         };
         match action {
             Action::Version => {
                 let _ = writeln!(out, "{NAME} {}", env!("CARGO_PKG_VERSION"));
+                0
+            }
+            Action::Help => {
+                let _ = writeln!(out, "{}", usage());
                 0
             }
             Action::Store | Action::Erase => {
@@ -285,11 +355,17 @@ impl Helper {
                 } else {
                     "erase"
                 };
-                let _ = writeln!(
-                    err,
-                    "{NAME}: `{verb}` does nothing: registry-auth mints short-lived tokens on each `get` and keeps no long-lived credentials"
-                );
-                0
+                if self.ignore_creds_storage {
+                    tracing::debug!("`{verb}` ignored ({IGNORE_CREDS_STORAGE_VAR} is set)");
+                    return 0;
+                }
+                fail(
+                    &mut out,
+                    &mut err,
+                    &format!(
+                        "`{verb}` is not supported: registry-auth stores no credentials, it mints a short-lived token on each `get` for the hosts its configuration serves; list those hosts under `credHelpers` and leave `credsStore` to a store, or set {IGNORE_CREDS_STORAGE_VAR}=true to make `{verb}` succeed doing nothing"
+                    ),
+                )
             }
             Action::List => self.list(&mut out, &mut err),
             Action::Get => self.get(input, &mut out, &mut err).await,
@@ -306,10 +382,7 @@ impl Helper {
                 }
                 0
             }
-            Err(e) => {
-                let _ = writeln!(err, "{NAME}: {e}");
-                1
-            }
+            Err(e) => fail(out, err, &e.to_string()),
         }
     }
 
@@ -323,6 +396,15 @@ impl Helper {
             );
         }
         let server_url = raw.trim();
+        if server_url.is_empty() {
+            let _ = writeln!(out, "{NO_SERVER_URL}");
+            report(
+                err,
+                NAME,
+                "no server URL on stdin: docker sends one, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            );
+            return 1;
+        }
         // The reply repeats the URL: never a page of whatever came in.
         if server_url.len() > MAX_SERVER_URL {
             return fail(
@@ -335,19 +417,27 @@ impl Helper {
             Ok(h) => h,
             Err(e) => return fail(out, err, &e.to_string()),
         };
-        let config = match self.setup.load_config() {
-            Ok(c) => c,
+        // `registry_host` accepted it, so it parses as the registry of an image.
+        let Ok(probe) = ImageReference::parse(&format!("{host}/x")) else {
+            return fail(out, err, "the server URL names no registry host");
+        };
+        let (config, resolver) = match self.setup.resolver_for_registry(probe.host(), probe.port())
+        {
+            Ok(both) => both,
             Err(e) => return fail(out, err, &e.to_string()),
         };
-        let resolved = match self.setup.resolver(&config) {
-            Ok(resolver) => resolver.resolve_host(&self.setup.context, &host).await,
-            Err(e) => Err(e),
-        };
+        let notice = self.slow_notice_for(&resolver, &config, &host, &mut *err);
+        let resolved = notify_if_slow(
+            resolver.resolve_host(&self.setup.context, &host),
+            SLOW_AFTER,
+            notice,
+        )
+        .await;
         let login = match resolved {
             Ok(resolved) => resolved.credential,
             // Not ours: docker goes anonymous. Ours but scoped away: say so.
             Err(Error::NoEntry(e)) if e.ruled_out.is_empty() && !e.personal => {
-                return not_found(out, err, config.origin(), &host)
+                return not_found(out, config.origin(), &host)
             }
             Err(e) => return fail(out, err, &e.to_string()),
         };
@@ -363,6 +453,29 @@ impl Helper {
             return 1;
         }
         0
+    }
+
+    /// The note for a slow `get` of `host`, when notes are on and an entry serves it.
+    fn slow_notice_for<'a>(
+        &self,
+        resolver: &crate::DefaultResolver,
+        config: &RegistryConfig,
+        host: &str,
+        err: &'a mut impl Write,
+    ) -> Option<impl FnOnce() + 'a> {
+        if !self.slow_notice {
+            return None;
+        }
+        let probe = ImageReference::parse(&format!("{host}/x")).ok()?;
+        let (index, _) = resolver.select_host(&self.setup.context, probe.host(), probe.port())?;
+        let what = waiting_for(config, index, host);
+        Some(move || {
+            let _ = writeln!(
+                err,
+                "{NAME}: still waiting after {} s for {what}…",
+                SLOW_AFTER.as_secs()
+            );
+        })
     }
 }
 
@@ -380,6 +493,10 @@ pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeM
         };
         let username = match &e.source {
             CredentialSource::Basic(b) => b.username.clone(),
+            #[cfg(feature = "gcp")]
+            CredentialSource::Gcp(_) => crate::gcp::USERNAME.to_owned(),
+            #[cfg(feature = "azure")]
+            CredentialSource::Azure(_) => crate::azure::USERNAME.to_owned(),
             _ => "AWS".to_owned(),
         };
         let server = match e.pattern.port() {
@@ -391,10 +508,11 @@ pub fn list_entries(config: &RegistryConfig, context: &ResolveContext) -> BTreeM
     map
 }
 
-/// A failed `get`: the message on stderr, and on stdout for docker to show.
+/// A failure: the message on stdout for docker to show, and once on stderr (and in the log
+/// file, when one is set).
 fn fail(out: &mut impl Write, err: &mut impl Write, message: &str) -> u8 {
-    let _ = writeln!(err, "{NAME}: {message}");
     let _ = writeln!(out, "{message}");
+    report(err, NAME, message);
     1
 }
 
@@ -525,7 +643,7 @@ mod tests {
             let (code, out, err) = run(&h, "get", host);
             assert_eq!(code, 1, "{host}");
             assert_eq!(out.trim(), NOT_FOUND, "{host}");
-            assert!(err.contains("no entry"), "{err}");
+            assert!(err.is_empty(), "not found is not an error: {err}");
         }
     }
 
@@ -560,28 +678,60 @@ mod tests {
     }
 
     #[test]
-    fn store_and_erase_are_no_ops_with_a_note() {
+    fn store_and_erase_fail_saying_nothing_is_stored_unless_told_to_ignore() {
         let (_dir, h) = helper();
         let creds = r#"{"ServerURL":"localhost:5000","Username":"AWS","Secret":"s3cret"}"#;
         for (action, input) in [("store", creds), ("erase", "localhost:5000")] {
             let (code, out, err) = run(&h, action, input);
-            assert_eq!(code, 0);
-            assert!(out.is_empty());
-            assert!(err.contains("does nothing"), "{err}");
-            assert!(!err.contains("s3cret"));
+            assert_eq!(code, 1, "{action}");
+            assert!(
+                out.contains("not supported") && out.contains(IGNORE_CREDS_STORAGE_VAR),
+                "{out}"
+            );
+            assert_eq!(err.matches("not supported").count(), 1, "{err}");
+            assert!(!out.contains("s3cret") && !err.contains("s3cret"));
+
+            let ignoring = h.clone().with_ignore_creds_storage(true);
+            let (code, out, err) = run(&ignoring, action, input);
+            assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""), "{action}");
         }
     }
 
     #[test]
-    fn version_and_unknown_actions() {
+    fn version_help_and_unknown_actions() {
         let (_dir, h) = helper();
         let (code, out, _) = run(&h, "version", "");
         assert_eq!(code, 0);
         assert!(out.starts_with(NAME), "{out}");
+        for help in ["--help", "-h"] {
+            let (code, out, err) = run(&h, help, "");
+            assert_eq!(code, 0);
+            assert!(
+                out.starts_with("Usage: ") && out.contains("get|list|store|erase|version"),
+                "{out}"
+            );
+            assert!(out.contains(IGNORE_CREDS_STORAGE_VAR), "{out}");
+            assert!(err.is_empty());
+        }
+        // No action at all: the usage, as a failure.
+        let (code, out, _) = run(&h, "", "");
+        assert_eq!(code, 1);
+        assert!(out.starts_with("Usage: "), "{out}");
         let (code, out, err) = run(&h, "fetch", "");
         assert_eq!(code, 1);
-        assert!(out.is_empty());
-        assert!(err.contains("usage"), "{err}");
+        assert!(out.contains("unknown action \"fetch\""), "{out}");
+        assert_eq!(err.matches("usage").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn empty_stdin_is_the_protocols_missing_server_url() {
+        let (_dir, h) = helper();
+        for input in ["", "  \n"] {
+            let (code, out, err) = run(&h, "get", input);
+            assert_eq!(code, 1);
+            assert_eq!(out.trim(), NO_SERVER_URL);
+            assert_eq!(err.matches("no server URL").count(), 1, "{err}");
+        }
     }
 
     #[test]

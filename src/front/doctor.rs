@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::imds::client::error::ImdsError;
 use serde_json::{json, Value};
 
-use super::{DiskChoice, Setup, CONFIG_VAR};
+use super::{DiskChoice, Setup};
 use crate::aws::EcrHost;
 use crate::config::{CredentialSource, RegistryConfig, SecretSource};
 use crate::http::Http;
@@ -146,7 +146,8 @@ impl fmt::Display for Report {
 pub struct Options {
     /// The configuration, AWS settings (IMDS and endpoint) and disk store to check.
     pub setup: Setup,
-    /// Why that configuration file: `--config`, `REGISTRY_AUTH_CONFIG`, or the default path.
+    /// Why that configuration file: `--config`, `REGISTRY_AUTH_CONFIG`, the per-user or the
+    /// system-wide file; empty when none was found.
     pub config_reason: String,
     /// The docker configuration file; `None` when neither `DOCKER_CONFIG` nor `HOME` is set.
     pub docker_config: Option<PathBuf>,
@@ -155,20 +156,14 @@ pub struct Options {
 }
 
 impl Options {
-    /// As the helper and the plugin would run on this machine: [`Setup::from_env`], with
-    /// `config` instead of the discovered file when given; docker's configuration from
+    /// As the helper and the plugin would run on this machine: [`Setup::discover`] (the
+    /// `--config` file when given, else the configuration search); docker's configuration from
     /// `DOCKER_CONFIG`, else `~/.docker`.
     pub fn from_env(config: Option<PathBuf>) -> Self {
-        let mut setup = Setup::from_env();
-        let config_reason = match config {
-            Some(path) => {
-                setup.config = Some(path);
-                "given with --config".to_owned()
-            }
-            None if std::env::var_os(CONFIG_VAR).is_some_and(|v| !v.is_empty()) => {
-                format!("named by {CONFIG_VAR}")
-            }
-            None => format!("the default path, since {CONFIG_VAR} is not set"),
+        let setup = Setup::discover(config);
+        let config_reason = match &setup.config {
+            Ok(found) => found.reason.to_string(),
+            Err(_) => String::new(),
         };
         let docker_config = std::env::var_os("DOCKER_CONFIG")
             .filter(|d| !d.is_empty())
@@ -205,13 +200,12 @@ pub async fn run(options: &Options) -> Report {
 }
 
 fn check_config(options: &Options, findings: &mut Vec<Finding>) -> Option<RegistryConfig> {
-    let Some(path) = &options.setup.config else {
-        findings.push(Finding::new(
-            "config",
-            Status::Fail,
-            format!("no configuration file is known: set {CONFIG_VAR}, or create ~/.config/registry-auth/registries.toml (HOME is not set)"),
-        ));
-        return None;
+    let path = match &options.setup.config {
+        Ok(found) => &found.path,
+        Err(e) => {
+            findings.push(Finding::new("config", Status::Fail, e.to_string()));
+            return None;
+        }
     };
     let why = &options.config_reason;
     match RegistryConfig::load(path) {

@@ -44,9 +44,12 @@
 //!   for the repository without its tag, and caches the answer per image. A configuration with
 //!   such an entry is refused, naming the entry; give the kubelet a configuration without pins.
 //!
-//! The configuration comes from `--config`, else `REGISTRY_AUTH_CONFIG`, else
-//! `~/.config/registry-auth/registries.toml`; tokens are shared with other runs through the
-//! [disk cache](crate::disk_cache).
+//! The configuration comes from `--config`, else `REGISTRY_AUTH_CONFIG`, else the per-user
+//! file, else `/etc/registry-auth/registries.toml` ([`find_config`](super::find_config));
+//! tokens are shared with other runs through the disk store of the [token cache](crate::cache)
+//! (`--cache-dir` or `REGISTRY_AUTH_CACHE_DIR` to move it, `--no-disk-cache` or
+//! `REGISTRY_AUTH_NO_DISK_CACHE=1` to go without). With `REGISTRY_AUTH_LOG_FILE` set, failures
+//! and warnings are appended to that file as well as written to stderr.
 //!
 //! # Kubelet configuration
 //!
@@ -64,11 +67,11 @@
 //!       - "*.dkr.ecr.*.amazonaws.com"
 //!       - "*.dkr.ecr.*.amazonaws.com.cn"
 //!     defaultCacheDuration: "6h"     # used only when a response carries none
-//!     env:
-//!       - name: REGISTRY_AUTH_CONFIG
-//!         value: /etc/registry-auth/registries.toml
-//!       - name: XDG_CACHE_HOME       # the disk token cache: /var/cache/registry-auth
-//!         value: /var/cache
+//!     env:                           # /etc/registry-auth/registries.toml is found unnamed
+//!       - name: REGISTRY_AUTH_CACHE_DIR
+//!         value: /var/cache/registry-auth
+//!       - name: REGISTRY_AUTH_LOG_FILE # optional: failures also land here
+//!         value: /var/log/registry-auth.log
 //! ```
 
 use std::collections::BTreeMap;
@@ -358,9 +361,9 @@ pub async fn serve(
     (&mut input).take(MAX_REQUEST).read_to_string(&mut text)?;
     let request = CredentialProviderRequest::parse(&text)?;
     drop(text);
-    let config = setup.load_config()?;
+    let image = &request.image;
+    let (config, resolver) = setup.resolver_for_registry(image.host(), image.port())?;
     check_config(&config).map_err(Error::from)?;
-    let resolver = setup.resolver(&config)?;
     let response = respond(&resolver, &setup.context, &request).await?;
     writeln!(output, "{}", response.to_json().expose_secret())?;
     output.flush()?;

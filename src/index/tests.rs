@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::pattern;
+use crate::reference::ImageReference;
 
 fn index(patterns: &[&str]) -> (PatternIndex, Vec<MatchPattern>) {
     let list: Vec<MatchPattern> = patterns

@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use registry_auth::cache::{CacheKey, CachePolicy, Clock, ManualClock, SystemClock, TokenCache};
+use registry_auth::cache::{
+    CacheKey, CachePolicy, Clock, IdentityKey, ManualClock, StoreGuard, StoredToken, SystemClock,
+    TokenCache, TokenStore,
+};
 use registry_auth::{Error, RegistryCredential};
 use secrecy::SecretString;
 use tokio::sync::Notify;
@@ -863,4 +866,220 @@ async fn passwords_without_expiry_are_kept_in_memory_and_never_written_to_the_st
         .filter(|n| n.ends_with(".json"))
         .collect();
     assert!(files.is_empty(), "{files:?}");
+}
+
+#[test]
+fn the_policy_judges_freshness_and_servability_at_the_exact_boundaries() {
+    let policy = CachePolicy::default();
+    let margin = policy.expiry_margin;
+    let (fetched, expires) = (start(), start() + 12 * HOUR);
+    assert_eq!(policy.refresh_point(fetched, expires), start() + 6 * HOUR);
+    assert_eq!(policy.stale_point(expires), expires - margin);
+    assert!(policy.is_fresh(fetched, expires, start() + 6 * HOUR - NS));
+    assert!(!policy.is_fresh(fetched, expires, start() + 6 * HOUR));
+    assert!(policy.is_servable(expires, expires - margin - NS));
+    assert!(!policy.is_servable(expires, expires - margin));
+    assert!(!policy.is_servable(expires, expires + HOUR));
+
+    // Without refresh ahead, freshness ends where serving does: at the margin.
+    let late = CachePolicy::default().with_refresh_fraction(1.0);
+    assert_eq!(late.refresh_point(fetched, expires), expires);
+    assert!(late.is_fresh(fetched, expires, expires - margin - NS));
+    assert!(!late.is_fresh(fetched, expires, expires - margin));
+    let early = CachePolicy::default().with_refresh_fraction(0.25);
+    assert_eq!(early.refresh_point(fetched, expires), start() + 3 * HOUR);
+
+    // Times no arithmetic can reach: an expiry before the fetch, a margin before the epoch.
+    assert_eq!(policy.refresh_point(expires, fetched), expires);
+    assert_eq!(
+        policy.stale_point(SystemTime::UNIX_EPOCH + Duration::from_secs(1)),
+        SystemTime::UNIX_EPOCH
+    );
+}
+
+#[tokio::test]
+async fn without_refresh_ahead_a_stored_token_is_fresh_until_the_margin_and_not_at_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let clock = ManualClock::new(start());
+    let policy = CachePolicy::default().with_refresh_fraction(1.0);
+    let margin = policy.expiry_margin;
+    let process = || {
+        TokenCache::new(policy.clone(), Arc::new(clock.clone())).with_store(Arc::new(store.clone()))
+    };
+    let fetches = AtomicUsize::new(0);
+    process()
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("a", start() + 12 * HOUR)))
+        })
+        .await
+        .unwrap();
+
+    clock.set(start() + 12 * HOUR - margin - NS);
+    let got = process()
+        .get_or_fetch(&key(), unreachable_fetch)
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "a");
+
+    clock.set(start() + 12 * HOUR - margin);
+    let got = process()
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("b", start() + 24 * HOUR)))
+        })
+        .await
+        .unwrap();
+    assert_eq!((label(&got), fetches.load(Ordering::SeqCst)), ("b", 2));
+}
+
+#[tokio::test]
+async fn the_policy_builders_set_their_field_and_only_it_and_len_counts_servable_tokens() {
+    let d = CachePolicy::default();
+    let minute = Duration::from_secs(60);
+    assert_eq!(d.max_lifetime, 12 * HOUR);
+    let margin = CachePolicy::default().with_expiry_margin(2 * minute);
+    assert_eq!(margin.expiry_margin, 2 * minute);
+    let lifetime = CachePolicy::default().with_max_lifetime(HOUR);
+    assert_eq!(lifetime.max_lifetime, HOUR);
+    let retries = CachePolicy::default()
+        .with_min_retry(minute)
+        .with_max_retry(10 * minute);
+    assert_eq!(
+        (retries.min_retry, retries.max_retry),
+        (minute, 10 * minute)
+    );
+    for (changed, field) in [
+        (margin, "margin"),
+        (lifetime, "lifetime"),
+        (retries, "retries"),
+    ] {
+        assert_eq!(changed.refresh_fraction, d.refresh_fraction, "{field}");
+    }
+
+    let (clock, cache) = cache();
+    let fetches = AtomicUsize::new(0);
+    assert!(cache.is_empty() && cache.len() == 0);
+    warm(&cache, &fetches).await;
+    assert!(!cache.is_empty());
+    assert_eq!(cache.len(), 1);
+    // An expired token is still held, but no longer counts.
+    clock.set(start() + 12 * HOUR);
+    assert!(cache.is_empty());
+    assert_eq!(cache.len(), 0);
+}
+
+/// A second tier in memory that records what the cache asks of it.
+#[derive(Debug, Default)]
+struct RecordingStore {
+    tokens: Mutex<Vec<(CacheKey, StoredToken)>>,
+    saves: AtomicUsize,
+    locks: AtomicUsize,
+}
+
+#[registry_auth::async_trait]
+impl TokenStore for RecordingStore {
+    fn load(&self, key: &CacheKey) -> Option<StoredToken> {
+        let tokens = self.tokens.lock().unwrap();
+        tokens
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, t)| t.clone())
+    }
+
+    async fn lock(&self, _key: &CacheKey) -> StoreGuard {
+        self.locks.fetch_add(1, Ordering::SeqCst);
+        StoreGuard::none()
+    }
+
+    fn save(&self, key: &CacheKey, token: &StoredToken) -> Result<(), Error> {
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        let mut tokens = self.tokens.lock().unwrap();
+        tokens.retain(|(k, _)| k != key);
+        tokens.push((key.clone(), token.clone()));
+        Ok(())
+    }
+
+    fn identity_key(&self) -> IdentityKey {
+        IdentityKey::from_bytes([3; 32])
+    }
+}
+
+#[tokio::test]
+async fn the_second_tier_gets_only_tokens_that_outlive_their_fetch() {
+    let store = Arc::new(RecordingStore::default());
+    let clock = ManualClock::new(start());
+    let cache =
+        TokenCache::new(CachePolicy::default(), Arc::new(clock.clone())).with_store(store.clone());
+    assert_eq!(
+        cache.identity_key().to_bytes(),
+        [3; 32],
+        "identities are hashed with the store's key"
+    );
+    let fetches = AtomicUsize::new(0);
+
+    // Expiring the moment it was fetched: handed back, never saved.
+    let got = cache
+        .get_or_fetch(&key(), || counted(&fetches, Ok(token("now", start()))))
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "now");
+    assert_eq!(store.saves.load(Ordering::SeqCst), 0);
+    assert_eq!(store.locks.load(Ordering::SeqCst), 1);
+
+    // One nanosecond later than that: saved, with when it was fetched.
+    let got = cache
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("later", start() + 12 * HOUR)))
+        })
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "later");
+    assert_eq!(store.saves.load(Ordering::SeqCst), 1);
+    let saved = store.load(&key()).unwrap();
+    assert_eq!(saved.fetched_at, start());
+    assert_eq!(saved.credential.expires_at(), Some(start() + 12 * HOUR));
+}
+
+#[tokio::test]
+async fn serving_a_stored_token_while_upstream_fails_is_a_warning_naming_the_key() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Arc::new(RecordingStore::default());
+    let clock = ManualClock::new(start());
+    let process = || {
+        TokenCache::new(CachePolicy::default(), Arc::new(clock.clone())).with_store(store.clone())
+    };
+    let fetches = AtomicUsize::new(0);
+    process()
+        .get_or_fetch(&key(), || {
+            counted(&fetches, Ok(token("a", start() + 12 * HOUR)))
+        })
+        .await
+        .unwrap();
+    assert!(logs.text().is_empty(), "{}", logs.text());
+
+    clock.set(start() + 7 * HOUR);
+    let got = process()
+        .get_or_fetch(&key(), || counted(&fetches, Err(throttled())))
+        .await
+        .unwrap();
+    assert_eq!(label(&got), "a");
+    let text = logs.text();
+    assert!(
+        text.contains("WARN")
+            && text.contains("serving the stored token until it expires")
+            && text.contains(KEY)
+            && text.contains("ECR throttled the request"),
+        "{text}"
+    );
+    assert!(!text.contains("secret-"), "{text}");
 }

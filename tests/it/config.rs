@@ -383,7 +383,7 @@ fn bad_cases() -> Vec<Bad> {
             BROKEN, "web_identity.token_file", "must be"),
         toml_entry("two sources, one of them new",
             &format!("{}[registry.aws_chain]\n", iam_with("", "")),
-            BROKEN, "iam_user", "keep one of iam_user, instance_role, aws_chain, web_identity or basic"),
+            BROKEN, "iam_user", "keep one of iam_user, instance_role, aws_chain, web_identity, basic"),
         export_entry("export: aws_chain unknown field", r#"{"type": "aws_chain", "image_pattern": "$ECR/broken/*", "configuration": {"profil": "ci"}}"#,
             BROKEN, "configuration.profil", "unknown field; expected one of: profile, region, assume_role"),
         export_entry("export: aws_web_identity without a role", r#"{"type": "aws_web_identity", "image_pattern": "$ECR/broken/*", "configuration": {"token_file": "/t"}}"#,

@@ -8,8 +8,9 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::operator::on_a_terminal;
 use registry_auth::front::docker::NOT_FOUND;
 use support::proxy::{Fault, Proxy};
 use support::{seed_policy, Emulator};
@@ -211,12 +212,10 @@ fn concurrent_cold_gets_make_one_upstream_call() {
             Fault::default()
         }
     });
-    let started = Instant::now();
     let children: Vec<Child> = (0..4).map(|_| s.spawn("get", HOST)).collect();
     for child in children {
         assert_login(&child.wait_with_output().unwrap(), HOST);
     }
-    assert!(started.elapsed() >= Duration::from_millis(1500));
     assert_eq!(
         s.proxy.count(GET_TOKEN),
         1,
@@ -333,18 +332,224 @@ fn list_store_erase_and_version() {
         serde_json::json!({ format!("https://{HOST}"): "AWS", "https://localhost:5000": "AWS" })
     );
 
-    let creds = format!(r#"{{"ServerURL":"{HOST}","Username":"AWS","Secret":"x"}}"#);
-    for (action, input) in [("store", creds.as_str()), ("erase", HOST)] {
+    // `store` and `erase` say that nothing is stored (so that `docker login` under
+    // `credsStore` does not report a success that kept nothing), unless told to ignore them.
+    let creds = r#"{"ServerURL":"ghcr.io","Username":"me","Secret":"hunter2"}"#;
+    for (action, input) in [("store", creds), ("erase", HOST)] {
         let out = s.run(action, input);
-        assert!(out.status.success());
-        assert!(out.stdout.is_empty());
-        assert!(text(&out.stderr).contains("does nothing"));
+        assert_eq!(out.status.code(), Some(1), "{action}");
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(stdout.contains("not supported"), "{stdout}");
+        assert!(
+            stdout.contains("REGISTRY_AUTH_IGNORE_CREDS_STORAGE"),
+            "{stdout}"
+        );
+        assert_eq!(stderr.matches("not supported").count(), 1, "{stderr}");
+        assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+
+        let mut ignoring = s.command(action);
+        ignoring.env("REGISTRY_AUTH_IGNORE_CREDS_STORAGE", "true");
+        let out = feed(ignoring, input);
+        assert!(out.status.success(), "{action}: {}", text(&out.stdout));
+        assert!(out.stdout.is_empty() && out.stderr.is_empty());
     }
     let out = s.run("version", "");
     assert!(text(&out.stdout).starts_with("docker-credential-registry-auth "));
     let out = s.run("frobnicate", "");
     assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("unknown action"));
     assert!(s.proxy.counts().is_empty());
+}
+
+/// Runs `command` with `input` on stdin.
+fn feed(mut command: Command, input: &str) -> Output {
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn empty_stdin_help_and_no_action_answer_as_docker_expects() {
+    let s = Setup::new("helper-protocol");
+    // docker's client recognises exactly this text on stdout.
+    let out = s.run("get", "\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).trim(), "no credentials server URL");
+    assert_eq!(text(&out.stderr).matches("no server URL").count(), 1);
+
+    for help in ["--help", "-h"] {
+        let out = s.run(help, "");
+        assert!(out.status.success(), "{help}");
+        let usage = text(&out.stdout);
+        assert!(
+            usage.starts_with(
+                "Usage: docker-credential-registry-auth <get|list|store|erase|version>"
+            ),
+            "{usage}"
+        );
+        assert!(out.stderr.is_empty());
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"))
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with("Usage: "));
+    for version in ["version", "--version", "-v"] {
+        let out = s.run(version, "");
+        assert_eq!(
+            text(&out.stdout).trim(),
+            format!(
+                "docker-credential-registry-auth {}",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+    assert!(s.proxy.counts().is_empty());
+}
+
+#[test]
+fn not_found_is_silent_on_stderr_and_failures_are_said_once_and_logged_to_the_file() {
+    let s = Setup::new("helper-log-file");
+    let log = s.dir.path().join("logs/helper.log");
+    std::fs::create_dir(s.dir.path().join("logs")).unwrap();
+    let log_env = [("REGISTRY_AUTH_LOG_FILE", log.to_str().unwrap())];
+
+    // Docker Hub under `credsStore`: docker's text, nothing else.
+    let out = s.get_with(&log_env, "https://index.docker.io/v1/");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).trim(), NOT_FOUND);
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+
+    // A real failure: once on stderr, on stdout for docker, and in the 0600 log file.
+    s.proxy.set_hook(|r| {
+        if r.action == GET_TOKEN {
+            Fault::reset()
+        } else {
+            Fault::default()
+        }
+    });
+    let out = s.get_with(&log_env, HOST);
+    assert_eq!(out.status.code(), Some(1));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        stderr.matches("GetAuthorizationToken").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stdout.contains("GetAuthorizationToken"), "{stdout}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(mode(&log), 0o600);
+    assert!(
+        logged.contains("ERROR") && logged.contains("GetAuthorizationToken"),
+        "{logged}"
+    );
+    assert!(!logged.contains(&s.secret));
+    // Appended, one line per run, each with its process id.
+    let out = s.get_with(&log_env, HOST);
+    assert_eq!(out.status.code(), Some(1));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let pids: std::collections::BTreeSet<&str> = logged
+        .lines()
+        .filter(|l| l.contains("GetAuthorizationToken"))
+        .filter_map(|l| l.split_once(" [")?.1.split_once(']').map(|(pid, _)| pid))
+        .collect();
+    assert_eq!(pids.len(), 2, "{logged}");
+
+    // A log file that is a symbolic link is refused, with a warning; the helper still answers.
+    let elsewhere = s.dir.path().join("elsewhere.log");
+    std::fs::write(&elsewhere, "").unwrap();
+    let link = s.dir.path().join("logs/link.log");
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    s.proxy.set_hook(|_| Fault::default());
+    let out = s.get_with(&[("REGISTRY_AUTH_LOG_FILE", link.to_str().unwrap())], HOST);
+    assert_login(&out, HOST);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("REGISTRY_AUTH_LOG_FILE") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "");
+}
+
+#[test]
+fn the_cache_directory_and_no_disk_cache_switches_are_honoured() {
+    let s = Setup::new("helper-cache-switches");
+    let dir = s.dir.path().join("elsewhere/tokens");
+    let moved = [("REGISTRY_AUTH_CACHE_DIR", dir.to_str().unwrap())];
+    assert_login(&s.get_with(&moved, HOST), HOST);
+    assert_login(&s.get_with(&moved, HOST), HOST);
+    assert_eq!(
+        s.proxy.count(GET_TOKEN),
+        1,
+        "the second get hit the moved cache"
+    );
+    assert_eq!(mode(&dir), 0o700);
+    assert!(
+        !s.cache_dir().exists(),
+        "the default directory was not used"
+    );
+
+    for off in ["1", "true"] {
+        let before = s.proxy.count(GET_TOKEN);
+        let no_disk = [
+            ("REGISTRY_AUTH_CACHE_DIR", dir.to_str().unwrap()),
+            ("REGISTRY_AUTH_NO_DISK_CACHE", off),
+        ];
+        assert_login(&s.get_with(&no_disk, HOST), HOST);
+        assert_login(&s.get_with(&no_disk, HOST), HOST);
+        assert_eq!(s.proxy.count(GET_TOKEN), before + 2, "no disk, no hits");
+    }
+    assert!(!s.cache_dir().exists());
+}
+
+#[test]
+fn a_slow_get_says_what_it_waits_for_once_on_a_terminal_only() {
+    let s = Setup::new("helper-slow");
+    s.proxy.set_hook(|r| {
+        if r.action == GET_TOKEN {
+            Fault::delay(Duration::from_secs(3))
+        } else {
+            Fault::default()
+        }
+    });
+    let config = s.dir.path().join("registries.toml");
+    let env = [
+        ("HOME", s.dir.path().to_str().unwrap()),
+        ("REGISTRY_AUTH_CONFIG", config.to_str().unwrap()),
+        ("REGISTRY_AUTH_NO_DISK_CACHE", "1"),
+        ("AWS_ENDPOINT_URL", s.proxy.endpoint.as_str()),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let line = format!(
+        "printf %s {HOST} | {}  get",
+        env!("CARGO_BIN_EXE_docker-credential-registry-auth")
+    );
+    let (code, screen) = on_a_terminal(&line, &env);
+    assert_eq!(code, Some(0), "{screen}");
+    let note = format!(
+        "docker-credential-registry-auth: still waiting after 2 s for an ECR token for {HOST} from AWS (registry[0]: iam_user in us-east-1)"
+    );
+    assert_eq!(screen.matches(&note).count(), 1, "{screen}");
+    assert!(screen.contains(PASSWORD), "the answer still came");
+
+    // Not a terminal (docker reading stderr): the same wait, no note.
+    let mut command = s.command("get");
+    command.env("REGISTRY_AUTH_NO_DISK_CACHE", "1");
+    let out = feed(command, HOST);
+    assert_login(&out, HOST);
+    assert!(
+        !text(&out.stderr).contains("still waiting"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.proxy.count(GET_TOKEN), 2);
 }
 
 #[test]

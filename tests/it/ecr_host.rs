@@ -344,6 +344,28 @@ const REJECTED: &[(&str, &str)] = &[
         "arabic-indic digits in account",
         "١٢٣٤٥٦٧٨٩٠١٢.dkr.ecr.us-east-1.amazonaws.com",
     ),
+    // Twelve bytes that are not twelve ASCII digits: the byte length alone cannot reject
+    // these, only the digit check (`char::is_numeric` would take every one of them).
+    (
+        "six arabic-indic digits, 12 bytes",
+        "\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "four fullwidth digits, 12 bytes",
+        "\u{FF11}\u{FF12}\u{FF13}\u{FF14}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "four devanagari digits, 12 bytes",
+        "\u{967}\u{968}\u{969}\u{96A}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "nine digits and a fullwidth zero, 12 bytes",
+        "123456789\u{FF10}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
+    (
+        "ten digits and a superscript two, 12 bytes",
+        "1234567890\u{B2}.dkr.ecr.us-east-1.amazonaws.com",
+    ),
     (
         "spoofed suffix",
         "123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example",
@@ -547,6 +569,20 @@ const REJECTED: &[(&str, &str)] = &[
 ];
 
 #[test]
+fn twelve_byte_non_ascii_account_ids_are_twelve_bytes_of_numeric_characters() {
+    // What makes the rows above a test of the digit check rather than of the length check.
+    let mut seen = 0;
+    for (name, input) in REJECTED.iter().filter(|(n, _)| n.ends_with(", 12 bytes")) {
+        let account = input.split('.').next().unwrap();
+        assert_eq!(account.len(), 12, "{name}");
+        assert!(!account.is_ascii(), "{name}");
+        assert!(account.chars().all(char::is_numeric), "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+}
+
+#[test]
 fn rejected_hosts_are_not_ecr() {
     for (name, input) in REJECTED {
         assert_eq!(
@@ -658,7 +694,13 @@ fn generated_host() -> impl Strategy<Value = Generated> {
 proptest! {
     #[test]
     fn parse_never_panics_on_any_string(input in any::<String>()) {
-        let _ = EcrHost::parse(&input);
+        if let Some(host) = EcrHost::parse(&input) {
+            prop_assert!(host.host().is_ascii(), "{:?} kept a non-ASCII char", input);
+            prop_assert_eq!(EcrHost::parse(host.host()), Some(host.clone()));
+            if let Some(account) = host.account_id() {
+                prop_assert!(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
     }
 
     #[test]

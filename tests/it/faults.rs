@@ -184,7 +184,7 @@ async fn connection_resets_are_retried_a_bounded_number_of_times() {
 }
 
 #[tokio::test]
-async fn a_refused_connection_fails_fast_and_names_the_service() {
+async fn a_refused_connection_is_an_error_naming_the_service() {
     let emu = Emulator::get();
     let user = emu.user("fault-refused", Some(&seed_policy()));
     let port = std::net::TcpListener::bind("127.0.0.1:0")

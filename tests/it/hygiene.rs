@@ -216,4 +216,26 @@ fn debug_and_display_of_public_types_redact() {
         text.contains("AKIAIOSFODNN7EXAMPLE"),
         "ids are not secrets and help debugging"
     );
+
+    // The types that hold a secret have no Display; the errors met on the way to one do, and
+    // they name the place, never the secret: a broken field beside an inline secret, and a
+    // secret of the wrong type.
+    let broken = format!(
+        "[[registry]]\npattern = \"{ECR}/*\"\niam_user = {{ access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = \"{secret}\", region = 7 }}\n"
+    );
+    let mistyped = format!(
+        "[[registry]]\npattern = \"{ECR}/*\"\niam_user = {{ access_key_id = \"AKIAIOSFODNN7EXAMPLE\", secret_access_key = [\"{password}\"], region = \"us-east-1\" }}\n"
+    );
+    for toml in [broken, mistyped] {
+        let error = RegistryConfig::from_toml_str(&toml, "registries.toml").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("registries.toml"), "{text}");
+        assert_clean(
+            "Display",
+            &text,
+            &[("secret", secret), ("password", password)],
+        );
+    }
+    let display = format!("{}", MatchPattern::parse(&format!("{ECR}/*")).unwrap());
+    assert_eq!(display, format!("{ECR}/*"));
 }

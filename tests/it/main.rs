@@ -5,8 +5,11 @@
 
 mod support;
 
+mod azure;
 mod cache;
+mod claims;
 mod cli;
+mod completions;
 mod config;
 mod disk_cache;
 mod docker_helper;
@@ -14,12 +17,17 @@ mod doctor;
 mod ecr_host;
 mod faults;
 mod fuzz_regressions;
+mod gcp;
+mod host_selection;
 mod hygiene;
 mod index_equivalence;
 mod kubelet;
+mod kubelet_schema;
+mod label_glob;
 mod leaks;
 mod live;
 mod load;
+mod operator;
 mod pattern;
 mod policy;
 mod providers;

@@ -477,9 +477,35 @@ proptest::proptest! {
             let got = ConfigPolicy::for_patterns([&p]);
             proptest::prop_assert!(got.policies.len() + got.notes.len() >= 1);
             for policy in &got.policies {
-                let _ = policy.to_json_pretty();
+                let text: serde_json::Value =
+                    serde_json::from_str(&policy.to_json_pretty()).unwrap();
+                proptest::prop_assert_eq!(&text, &policy.to_json());
+                proptest::prop_assert_eq!(&text["Version"], "2012-10-17");
+                let arn = format!("arn:{}:ecr:", policy.partition());
+                proptest::prop_assert!(
+                    !policy.resources().is_empty()
+                        && policy.resources().iter().all(|r| r.starts_with(&arn)),
+                    "{:?}", policy.resources()
+                );
             }
         }
-        let _ = PullPolicy::for_repository(&region, &account, &repository);
+        match PullPolicy::for_repository(&region, &account, &repository) {
+            Ok(policy) => {
+                proptest::prop_assert_eq!(
+                    policy.resources(),
+                    &[format!(
+                        "arn:{}:ecr:{region}:{account}:repository/{repository}",
+                        policy.partition()
+                    )][..]
+                );
+            }
+            Err(e) => {
+                let field = e.field().to_owned();
+                proptest::prop_assert!(
+                    ["region", "account", "repository"].contains(&field.as_str()),
+                    "{}", field
+                );
+            }
+        }
     }
 }

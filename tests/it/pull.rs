@@ -14,7 +14,7 @@ use crate::support;
 
 #[allow(dead_code)]
 #[path = "../../examples/pull_manifest.rs"]
-mod pull_manifest;
+pub(crate) mod pull_manifest;
 
 #[allow(dead_code)]
 #[path = "../../examples/custom_provider.rs"]

@@ -541,8 +541,10 @@ proptest! {
         match ImageReference::parse(&edited) {
             Ok(image) => check_consistent(&image)?,
             Err(e) => {
+                prop_assert!(e.position() <= edited.len());
                 prop_assert!(edited.is_char_boundary(e.position()));
-                let _ = e.to_string();
+                prop_assert_eq!(e.input(), edited.as_str());
+                prop_assert!(e.to_string().starts_with("invalid image reference "));
             }
         }
     }

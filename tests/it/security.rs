@@ -1,11 +1,17 @@
 //! Host confusion: look-alike, prefixed, suffixed, re-ported and encoded hosts must never match an
-//! ECR pattern, through the library and through `registry-auth explain`. Also the CLI's JSON
-//! contracts: issue 2's "Done when" case and `registry-auth parse --json`.
+//! ECR pattern, through the plain scan, the compiled index, the resolver's selection and
+//! `registry-auth explain`. Also the CLI's JSON contracts: `explain` with an account-wide and a
+//! narrowed entry, and `registry-auth parse --json`.
 
 use std::process::Command;
 
+use std::sync::Arc;
+
+use registry_auth::basic::BasicProvider;
+use registry_auth::index::PatternIndex;
 use registry_auth::pattern::{self, MatchPattern};
 use registry_auth::reference::ImageReference;
+use registry_auth::{DefaultResolver, ResolveContext};
 use serde_json::Value;
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -249,6 +255,78 @@ fn host_confusion_never_matches_an_ecr_pattern() {
     assert!(checked > 150, "only {checked} confusions were checked");
 }
 
+/// One resolver entry per pattern, each with its own login.
+fn resolver(patterns: &[MatchPattern]) -> DefaultResolver {
+    let mut builder = DefaultResolver::builder();
+    for (i, p) in patterns.iter().enumerate() {
+        builder = builder.provider_entry(
+            p.clone(),
+            Arc::new(BasicProvider::new(format!("user-{i}"), "pw".into())),
+        );
+    }
+    builder.build().unwrap()
+}
+
+/// What serves `image` among `patterns`, by the plain scan, the index and the resolver, which
+/// must agree.
+fn served_by(patterns: &[MatchPattern], image: &ImageReference, what: &str) -> Option<usize> {
+    let scan = pattern::best_match(patterns, image);
+    let index = PatternIndex::new(patterns.iter().cloned()).best_match(image);
+    let selected = resolver(patterns)
+        .select_in(&ResolveContext::unscoped(), image)
+        .unwrap()
+        .map(|(i, _)| i);
+    assert_eq!(
+        (index, selected),
+        (scan, scan),
+        "{what}: {image}: the index and the resolver disagree with the plain scan"
+    );
+    scan
+}
+
+#[test]
+fn host_confusion_never_matches_through_the_index_or_the_resolver() {
+    let mut all: Vec<MatchPattern> = Vec::new();
+    for (p, _) in targets() {
+        let p = MatchPattern::parse(&p).unwrap();
+        if !all.contains(&p) {
+            all.push(p);
+        }
+    }
+    let (mut tried, mut checked) = (0, 0);
+    for (p, host) in targets() {
+        let one = [MatchPattern::parse(&p).unwrap()];
+        for (what, input) in same_host(host) {
+            let image = ImageReference::parse(&input).unwrap();
+            assert_eq!(served_by(&one, &image, &what), Some(0), "{p} / {what}");
+            assert!(served_by(&all, &image, &what).is_some(), "{p} / {what}");
+        }
+        for (what, input) in confusions(host) {
+            tried += 1;
+            // Most never become an image reference, so no pattern can see them; the rest must
+            // match nothing.
+            let Ok(image) = ImageReference::parse(&input) else {
+                continue;
+            };
+            assert_eq!(
+                served_by(&one, &image, &what),
+                None,
+                "{p} / {what}: {input:?}"
+            );
+            assert_eq!(
+                served_by(&all, &image, &what),
+                None,
+                "{what}: {input:?} matched one of {all:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        tried > 250 && checked >= 40,
+        "only {checked} of {tried} confusions parsed and were checked"
+    );
+}
+
 #[test]
 fn host_confusion_through_the_cli() {
     for (p, host) in targets() {
@@ -304,7 +382,7 @@ fn host_confusion_through_the_cli() {
 }
 
 #[test]
-fn issue_2_done_when() {
+fn explain_names_the_winner_its_reason_and_exits_by_outcome() {
     let whole = format!("{ECR}/*");
     let narrow = format!("{ECR}/my-repo/*");
     #[rustfmt::skip]

@@ -343,7 +343,15 @@ proptest::proptest! {
     fn any_text_parses_or_errors_without_panicking(text in "(- step:\n|    name: |    image: |- endpoint:\n|\\[|\\{|\\*a|&a |[ -~\n]){0,40}") {
         if let Ok(file) = ValohaiFile::parse(&text, "fuzz.yaml") {
             let report = file.check(&patterns());
-            let _ = (report.to_string(), report.to_json());
+            let json = report.to_json();
+            proptest::prop_assert_eq!(&json["passed"], report.passed());
+            proptest::prop_assert_eq!(
+                json["images"].as_array().map(Vec::len),
+                Some(report.rows.len())
+            );
+            let text = report.to_string();
+            let summary = format!("{} image(s): ", report.rows.len());
+            proptest::prop_assert!(text.contains(&summary), "{}", text);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Test support: the moto emulator started by `scripts/emulator start`, IAM fixtures made in it,
 //! and the IMDSv2 test server. Nothing here mocks AWS: every call goes to moto on 127.0.0.1.
 
+pub mod clouds;
 pub mod date_server;
 pub mod proxy;
 pub mod registry;

@@ -16,6 +16,11 @@ on stdout; errors go to stderr with a non-zero exit (1: AWS error, 2: usage/env)
               [--external-id X] [--session-name N] [--duration 3600]
       STS AssumeRole as that principal
       -> {"access_key_id", "secret_access_key", "session_token", "expiration"}
+  image REPOSITORY --tag TAG
+      ECR repository REPOSITORY (made if missing) with a small image manifest put
+      under TAG, as the admin; moto's digest is a hash of the layer digests, and the
+      one layer's digest is derived from REPOSITORY:TAG, so each image's differs
+      -> {"registry_id", "repository", "repository_uri", "tag", "digest"}
 """
 
 import argparse
@@ -149,6 +154,46 @@ def cmd_assume_role(args):
     }
 
 
+def cmd_image(args):
+    import hashlib
+
+    ecr = admin_client("ecr")
+    try:
+        repo = ecr.create_repository(repositoryName=args.repository)["repository"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        repo = ecr.describe_repositories(repositoryNames=[args.repository])["repositories"][0]
+    layer = hashlib.sha256(f"{args.repository}:{args.tag}".encode()).hexdigest()
+    config = hashlib.sha256(f"config {args.repository}:{args.tag}".encode()).hexdigest()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": 2,
+            "digest": f"sha256:{config}",
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 32,
+                "digest": f"sha256:{layer}",
+            }
+        ],
+    }
+    image = ecr.put_image(
+        repositoryName=args.repository,
+        imageManifest=json.dumps(manifest),
+        imageTag=args.tag,
+    )["image"]
+    return {
+        "registry_id": repo["registryId"],
+        "repository": repo["repositoryName"],
+        "repository_uri": repo["repositoryUri"],
+        "tag": args.tag,
+        "digest": image["imageId"]["imageDigest"],
+    }
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="moto_fixture.py",
@@ -179,6 +224,11 @@ def parse_args(argv):
     a.add_argument("--session-name", default="registry-auth-test")
     a.add_argument("--duration", type=int, default=3600)
     a.set_defaults(func=cmd_assume_role)
+
+    i = sub.add_parser("image", help="ECR repository with a small image under a tag")
+    i.add_argument("repository")
+    i.add_argument("--tag", required=True)
+    i.set_defaults(func=cmd_image)
 
     return p.parse_args(argv)
 

@@ -92,7 +92,8 @@
 //! # Writing a provider
 //!
 //! A new kind of registry is one [`CredentialProvider`]: two methods, `fetch` (one upstream
-//! call, no caching) and `identity` (what the cache files its tokens under). The resolver and
+//! call, no caching) and `identity` (what the cache files its tokens under), and optionally
+//! `check_pull` (how the registry proves a pull, for the [`live`] check). The resolver and
 //! the cache know nothing of AWS; the AWS sources are one backend among others, in [`aws`].
 //! The [`provider`] module has the whole recipe and an example; `examples/custom_provider.rs`
 //! is a tested one.
@@ -147,12 +148,11 @@ pub mod front;
 #[cfg(feature = "gcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "gcp")))]
 pub mod gcp;
-// Only the Google and Azure providers call it so far.
-#[cfg_attr(not(any(feature = "gcp", feature = "azure")), allow(dead_code))]
 mod http;
 pub mod index;
 #[cfg(any(feature = "gcp", feature = "azure"))]
 mod jwt;
+pub mod live;
 pub mod pattern;
 pub mod provider;
 pub mod reference;

@@ -64,6 +64,16 @@
 //!   depends on; the resolver then files the token under that too, so one service account's
 //!   token never serves another's request. A provider that does not answer never sees them.
 //!
+//! - **Proving a pull.** [`check_pull`](CredentialProvider::check_pull) answers "would the
+//!   registry serve this image to this credential?" for `registry-auth check --live` and
+//!   [`live`](crate::live). The default asks the registry's distribution API (a `HEAD` of the
+//!   manifest, following a `Bearer` token challenge), which fits any registry that takes the
+//!   credential `fetch` returns. Override it when the registry's own API says more: the AWS
+//!   providers call ECR's `BatchGetImage` with their AWS credentials and name the missing
+//!   permission and the policy statement that grants it. Return a
+//!   [`PullCheck`] whose sentence says what to fix; never a secret,
+//!   a reply body or a header value.
+//!
 //! `examples/custom_provider.rs` is a whole one, tested against a real registry.
 
 use std::collections::BTreeMap;
@@ -72,7 +82,9 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::live::PullCheck;
 use crate::reference::ImageRef;
+use crate::reference::ImageReference;
 use crate::{Error, RegistryCredential};
 
 /// A source of registry credentials for one registry entry.
@@ -96,6 +108,21 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     fn request_identity(&self, request: &RequestAttributes) -> Option<CacheIdentity> {
         let _ = request;
         None
+    }
+
+    /// Proves that `image` can be pulled with `credential` (this provider's, from the cache):
+    /// one verdict and a sentence with the fix. Asked by the live check only, never on a pull.
+    ///
+    /// The default asks the registry's distribution API with the credential
+    /// ([`live::check_manifest`](crate::live::check_manifest)): `HEAD
+    /// /v2/<repository>/manifests/<reference>`, following a `WWW-Authenticate: Bearer`
+    /// challenge with the credential as Basic auth, as docker does.
+    async fn check_pull(
+        &self,
+        image: &ImageReference,
+        credential: &RegistryCredential,
+    ) -> PullCheck {
+        crate::live::check_manifest(image, Some(credential)).await
     }
 }
 

@@ -23,6 +23,7 @@ use crate::cache::{CacheKey, CachePolicy, Clock, SystemClock, TokenCache, TokenS
 use crate::config::{ProviderOptions, RegistryConfig, RegistryEntry};
 use crate::error::NoEntry;
 use crate::index::PatternIndex;
+use crate::live::PullCheck;
 use crate::pattern::{self, Explanation, MatchPattern};
 use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget, RequestAttributes};
 use crate::reference::{ImageRef, ImageReference};
@@ -405,6 +406,26 @@ impl DefaultResolver {
         };
         let target = RegistryTarget::for_image(image).with_request(request);
         self.fetch(i, &target, image.domain()).await
+    }
+
+    /// Proves that `image` can be pulled by a request in `context`: resolves it as
+    /// [`resolve_in`](RegistryResolver::resolve_in) does (through the cache, so one credential
+    /// per entry and registry however many images are checked), then asks the serving entry's
+    /// provider to [`check_pull`](CredentialProvider::check_pull) with that credential.
+    ///
+    /// # Errors
+    ///
+    /// What [`resolve_in`](RegistryResolver::resolve_in) returns when there is no credential to
+    /// check with; the check's own findings are in the [`PullCheck`].
+    pub async fn check_pull_in(
+        &self,
+        context: &ResolveContext,
+        image: &ImageReference,
+    ) -> Result<(Resolved, PullCheck), Error> {
+        let resolved = self.resolve_in(context, image).await?;
+        let provider = Arc::clone(&self.built(resolved.entry)?.provider);
+        let check = provider.check_pull(image, &resolved.credential).await;
+        Ok((resolved, check))
     }
 
     /// Entry `i`'s credential for `target` (whose `HOST[:PORT]` is `domain`), from the cache

@@ -22,6 +22,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`ValohaiFile::check_live`] goes further and proves each pull with the entry's credential
+//! (see [`live`]): one [`LiveReport`] row per image, with a verdict and the fix.
+//!
 //! YAML is read with `serde-saphyr` (pure Rust, panic-free, budgets against alias bombs), which
 //! gives line and column for errors and values.
 
@@ -34,8 +37,10 @@ use serde_json::{json, Value};
 use serde_saphyr::Spanned;
 
 use crate::aws::EcrHost;
+use crate::live::{self, ImageCheck};
 use crate::pattern::{self, MatchPattern};
 use crate::reference::ImageReference;
+use crate::{DefaultResolver, ResolveContext};
 
 /// The most a `valohai.yaml` may hold.
 const MAX_FILE: u64 = 16 * 1024 * 1024;
@@ -183,6 +188,192 @@ impl ValohaiFile {
             origin: self.origin.clone(),
             rows,
         }
+    }
+}
+
+impl ValohaiFile {
+    /// Proves that every image can be pulled, as a request in `context` would pull it: the
+    /// entry, its credential (once per entry and registry, through the resolver's cache), and
+    /// the registry's answer ([`live::check_image`]). Distinct images are checked once each,
+    /// `concurrency` at a time; `progress` is called as each completes with how many are done,
+    /// how many there are, and the image's check.
+    ///
+    /// An image that is missing or not a valid reference is
+    /// [`ReferenceNotFound`](live::Verdict::ReferenceNotFound) without asking anyone.
+    pub async fn check_live<F>(
+        &self,
+        resolver: &DefaultResolver,
+        context: &ResolveContext,
+        concurrency: usize,
+        mut progress: F,
+    ) -> LiveReport
+    where
+        F: FnMut(usize, usize, &ImageCheck),
+    {
+        let parsed: Vec<Result<ImageReference, String>> = self
+            .uses
+            .iter()
+            .map(|u| match &u.image {
+                Ok(text) => ImageReference::parse(text.trim()).map_err(|e| e.to_string()),
+                Err(why) => Err(why.clone()),
+            })
+            .collect();
+        let mut distinct: Vec<ImageReference> = Vec::new();
+        for image in parsed.iter().flatten() {
+            if !distinct.contains(image) {
+                distinct.push(image.clone());
+            }
+        }
+        let total = distinct.len();
+        let mut done = 0;
+        let checks = live::check_images(resolver, context, &distinct, concurrency, |_, check| {
+            done += 1;
+            progress(done, total, check);
+        })
+        .await;
+        let rows = self
+            .uses
+            .iter()
+            .zip(&parsed)
+            .map(|(u, image)| {
+                let (entry, verdict, detail) = match image {
+                    Ok(image) => {
+                        let check = distinct
+                            .iter()
+                            .position(|d| d == image)
+                            .and_then(|i| checks.get(i));
+                        match check {
+                            Some(c) => (
+                                c.entry.as_ref().map(|(i, p)| (*i, p.to_string())),
+                                c.verdict,
+                                c.detail.clone(),
+                            ),
+                            None => (
+                                None,
+                                live::Verdict::Unreachable,
+                                "the check did not run".to_owned(),
+                            ),
+                        }
+                    }
+                    Err(why) => (
+                        None,
+                        live::Verdict::ReferenceNotFound,
+                        format!("{why}; fix the image in {}", self.origin),
+                    ),
+                };
+                LiveRow {
+                    kind: u.kind,
+                    name: u.name.clone(),
+                    line: u.line,
+                    image: crate::error::cut(u.image.as_deref().unwrap_or_default(), MAX_ECHO),
+                    entry,
+                    verdict,
+                    detail,
+                }
+            })
+            .collect();
+        LiveReport {
+            origin: self.origin.clone(),
+            rows,
+        }
+    }
+}
+
+/// One image of the file and what the live check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LiveRow {
+    /// Step or endpoint.
+    pub kind: Kind,
+    /// The step's or endpoint's name.
+    pub name: String,
+    /// The line of the image in the file, from 1.
+    pub line: u32,
+    /// The image as written (empty when missing).
+    pub image: String,
+    /// The entry that serves it (position, pattern), if one does.
+    pub entry: Option<(usize, String)>,
+    /// What was found.
+    pub verdict: live::Verdict,
+    /// What was found, in words, with the fix.
+    pub detail: String,
+}
+
+/// The result of [`ValohaiFile::check_live`]; `Display` is the CLI's text output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveReport {
+    /// The file's name, as given.
+    pub origin: String,
+    /// One row per step or endpoint, in file order.
+    pub rows: Vec<LiveRow>,
+}
+
+impl LiveReport {
+    /// True when every image can be pulled.
+    pub fn passed(&self) -> bool {
+        self.rows.iter().all(|r| r.verdict.is_ok())
+    }
+
+    /// One JSON object: `{"images": [{image, line, step, entry, verdict, detail}]}`, where
+    /// `step` is the step's (or endpoint's) name, `entry` is `{index, pattern}` or null, and
+    /// `verdict` is one of [`live::Verdict::as_str`]'s identifiers.
+    pub fn to_json(&self) -> Value {
+        let images: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "image": r.image,
+                    "line": r.line,
+                    "step": r.name,
+                    "entry": r.entry.as_ref().map(|(index, pattern)| json!({ "index": index, "pattern": pattern })),
+                    "verdict": r.verdict.as_str(),
+                    "detail": r.detail,
+                })
+            })
+            .collect();
+        json!({ "images": images })
+    }
+}
+
+impl fmt::Display for LiveReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.rows {
+            let image = if r.image.is_empty() { "-" } else { &r.image };
+            let head = format!(
+                "{}:{}: {} {:?}: {image}",
+                self.origin,
+                r.line,
+                r.kind.as_str(),
+                r.name
+            );
+            if r.verdict.is_ok() {
+                writeln!(f, "ok    {head}")?;
+            } else {
+                writeln!(f, "FAIL  {head}: {}", r.verdict.label())?;
+            }
+            let entry = match &r.entry {
+                Some((i, pattern)) => format!("[{i}] {pattern}: "),
+                None => String::new(),
+            };
+            let mut lines = r.detail.lines();
+            writeln!(f, "        {entry}{}", lines.next().unwrap_or_default())?;
+            for line in lines {
+                writeln!(f, "        {line}")?;
+            }
+        }
+        let counts: Vec<String> = live::Verdict::ALL
+            .iter()
+            .filter_map(|v| {
+                let n = self.rows.iter().filter(|r| r.verdict == *v).count();
+                (n > 0).then(|| format!("{n} {}", v.label()))
+            })
+            .collect();
+        write!(f, "{} image(s)", self.rows.len())?;
+        if !counts.is_empty() {
+            write!(f, ": {}", counts.join(", "))?;
+        }
+        Ok(())
     }
 }
 

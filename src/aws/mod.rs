@@ -18,7 +18,10 @@
 //! - [`AwsOptions`]: endpoint, timeouts, retries, IMDS endpoint and app name for every call;
 //! - [`AwsError`]: failures in words a user can act on (reached through
 //!   [`Error::detail`](crate::Error::detail));
-//! - [`policy`]: the least-privilege IAM pull policy for a set of patterns.
+//! - [`policy`]: the least-privilege IAM pull policy for a set of patterns;
+//! - the live pull check of every AWS provider: ECR's `BatchGetImage` with the entry's AWS
+//!   credentials, naming a missing permission with the statement [`policy`] would add (see
+//!   [`live`](crate::live)).
 //!
 //! Every provider loads its SDK configuration (environment, profile files, HTTP client and its
 //! connection pool) once, on its first call; each call after that is a cheap client over it.
@@ -38,6 +41,7 @@ mod iam_user;
 mod instance_role;
 mod log_filter;
 pub mod policy;
+pub(crate) mod probe;
 mod public;
 mod sdk;
 mod source;
@@ -56,6 +60,7 @@ pub use ecr::{get_authorization_token, EcrTarget};
 pub use error::AwsError;
 pub use host::{is_region, EcrHost, Partition};
 pub use iam_user::{IamUserProvider, IamUserProviderBuilder};
+pub(crate) use instance_role::imds_client;
 pub use instance_role::{InstanceRoleProvider, InstanceRoleProviderBuilder};
 pub(crate) use sdk::SharedSdk;
 pub use sdk::{SdkCredentialsProvider, SdkCredentialsProviderBuilder};
@@ -63,6 +68,7 @@ pub use source::{IamUser, InstanceRole};
 pub use web_identity::{WebIdentity, WebIdentityProvider, WebIdentityProviderBuilder};
 
 pub(crate) use log_filter::without_sdk_trace;
+pub(crate) use probe::pull_check_for_error;
 
 /// SDK settings shared by the AWS providers: endpoint override, timeouts, retries, the IMDS
 /// endpoint and the app name.

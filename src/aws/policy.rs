@@ -138,6 +138,14 @@ impl PullPolicy {
         serde_json::to_string_pretty(&self.document()).unwrap_or_default()
     }
 
+    /// The statement that grants the read actions on the repositories alone, pretty-printed
+    /// as in [`to_json_pretty`](Self::to_json_pretty): what a principal that already mints
+    /// tokens needs to pull.
+    pub fn read_statement_pretty(&self) -> String {
+        let [read, _] = self.document().statement;
+        serde_json::to_string_pretty(&read).unwrap_or_default()
+    }
+
     /// The policy document as a JSON value.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.document()).unwrap_or_default()

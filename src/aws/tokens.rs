@@ -33,20 +33,44 @@ impl EcrTokens {
         }
     }
 
+    /// Where calls for `target` go: what its host says, else the entry's region, else the
+    /// source's own (the chain's).
+    pub(crate) async fn ecr_target(&self, target: &RegistryTarget<'_>) -> Result<EcrTarget, Error> {
+        match EcrTarget::resolve(target, self.region.as_deref()) {
+            Err(e) if self.region.is_none() && EcrHost::parse(target.host()).is_none() => {
+                match self.credentials.default_region().await {
+                    Some(region) => EcrTarget::resolve(target, Some(&region)),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The source's AWS credentials, for a call to `region`.
+    pub(crate) async fn signed(
+        &self,
+        region: &str,
+        request: &RequestAttributes,
+    ) -> Result<super::credentials::Signed, Error> {
+        let call = CallFor {
+            region,
+            request,
+            sdk: &self.sdk,
+        };
+        self.credentials.credentials(&call).await
+    }
+
+    /// The SDK settings calls go over.
+    pub(crate) fn sdk(&self) -> &SdkBase {
+        &self.sdk
+    }
+
     pub(crate) async fn fetch(
         &self,
         target: &RegistryTarget<'_>,
     ) -> Result<RegistryCredential, Error> {
-        let ecr = match EcrTarget::resolve(target, self.region.as_deref()) {
-            // No region on the entry, a host that names none: the source's own (the chain's).
-            Err(e) if self.region.is_none() && EcrHost::parse(target.host()).is_none() => {
-                match self.credentials.default_region().await {
-                    Some(region) => EcrTarget::resolve(target, Some(&region))?,
-                    None => return Err(e),
-                }
-            }
-            other => other?,
-        };
+        let ecr = self.ecr_target(target).await?;
         let call = CallFor {
             region: &ecr.region,
             request: target.request(),
@@ -102,6 +126,14 @@ macro_rules! ecr_tokens_provider {
                 request: &$crate::provider::RequestAttributes,
             ) -> Option<$crate::provider::CacheIdentity> {
                 self.inner.request_identity(request)
+            }
+
+            async fn check_pull(
+                &self,
+                image: &$crate::ImageReference,
+                credential: &$crate::RegistryCredential,
+            ) -> $crate::live::PullCheck {
+                $crate::aws::probe::check_pull(&self.inner, image, credential).await
             }
         }
     };

@@ -186,6 +186,21 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         config: ConfigArg,
+        /// Prove each pull: get each entry's credential and ask the registry (ECR's API, or the
+        /// distribution API) whether it would serve the image. Who asks: --owner/--environment,
+        /// else REGISTRY_AUTH_OWNER/REGISTRY_AUTH_ENVIRONMENT.
+        #[arg(long)]
+        live: bool,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check this machine: configuration, secrets, instance metadata, clock, token cache, docker.
+    Doctor {
+        #[command(flatten)]
+        config: ConfigArg,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -375,7 +390,17 @@ fn main() -> ExitCode {
             config,
             partition,
         } => policy(region, account, repository, config, partition),
-        Command::Check { file, config, json } => check(&file, config.config.as_deref(), json),
+        Command::Check {
+            file,
+            config,
+            live: true,
+            scope,
+            json,
+        } => check_live(&file, config.config, &scope, json),
+        Command::Check {
+            file, config, json, ..
+        } => check(&file, config.config.as_deref(), json),
+        Command::Doctor { config, json } => doctor(config.config, json),
         Command::Kubelet {
             config,
             cache,
@@ -866,6 +891,65 @@ fn check(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
     };
     let report = match ValohaiFile::load(file) {
         Ok(f) => f.check(&patterns),
+        Err(e) => return fail(json, &e.to_string()),
+    };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `check --live`: exit 0 when every image can be pulled, 1 when one cannot, 2 bad input.
+fn check_live(
+    file: &std::path::Path,
+    config: Option<PathBuf>,
+    scope: &ScopeArgs,
+    json: bool,
+) -> ExitCode {
+    use std::io::IsTerminal;
+    let file = match registry_auth::valohai::ValohaiFile::load(file) {
+        Ok(f) => f,
+        Err(e) => return fail(json, &e.to_string()),
+    };
+    let mut setup = Setup::discover(config);
+    setup.disk = front::DiskChoice::Off;
+    let given = scope.owner.is_some() || scope.personal;
+    setup.context = if given {
+        scope.context()
+    } else {
+        front::context_from_env()
+    };
+    let mut stderr = std::io::stderr();
+    let terminal = stderr.is_terminal();
+    let report = front::runtime()
+        .and_then(|rt| rt.block_on(front::check::live(&setup, &file, &mut stderr, terminal)));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(json, &e.to_string()),
+    };
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `doctor`: exit 0 when every check passes (or does not apply), 1 otherwise.
+fn doctor(config: Option<PathBuf>, json: bool) -> ExitCode {
+    let options = front::doctor::Options::from_env(config);
+    let report = match front::runtime() {
+        Ok(rt) => rt.block_on(front::doctor::run(&options)),
         Err(e) => return fail(json, &e.to_string()),
     };
     if json {

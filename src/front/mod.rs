@@ -3,6 +3,8 @@
 //! configuration file ([`find_config`]), who is asking, where tokens are kept between
 //! processes ([`DiskChoice`]), how logs look ([`init_logging`]), and a note when a call is
 //! slow ([`notify_if_slow`]).
+//! Beside them, the checks run before a job ([`check`]: `check --live`) and on the machine
+//! ([`doctor`]).
 //!
 //! They talk to the library through [`DefaultResolver`]'s public API only, load the
 //! configuration once, and run on one current-thread Tokio runtime. Behind the `cli` feature.
@@ -29,8 +31,10 @@
 //! configuration is `registry-auth\registries.toml` in the roaming AppData folder, and there is
 //! no system-wide file (name one with `REGISTRY_AUTH_CONFIG`).
 
+pub mod check;
 pub mod discovery;
 pub mod docker;
+pub mod doctor;
 pub mod kubelet;
 pub mod logging;
 pub mod progress;

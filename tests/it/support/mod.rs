@@ -2,6 +2,7 @@
 //! and the IMDSv2 test server. Nothing here mocks AWS: every call goes to moto on 127.0.0.1.
 
 pub mod clouds;
+pub mod date_server;
 pub mod proxy;
 pub mod registry;
 pub mod servers;

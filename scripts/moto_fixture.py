@@ -180,11 +180,17 @@ def cmd_image(args):
             }
         ],
     }
-    image = ecr.put_image(
-        repositoryName=args.repository,
-        imageManifest=json.dumps(manifest),
-        imageTag=args.tag,
-    )["image"]
+    try:
+        image = ecr.put_image(
+            repositoryName=args.repository,
+            imageManifest=json.dumps(manifest),
+            imageTag=args.tag,
+        )["image"]
+    except ecr.exceptions.ImageAlreadyExistsException:
+        # The same repository and tag always give the same manifest: already there is done.
+        image = ecr.batch_get_image(
+            repositoryName=args.repository, imageIds=[{"imageTag": args.tag}]
+        )["images"][0]
     return {
         "registry_id": repo["registryId"],
         "repository": repo["repositoryName"],

@@ -3,9 +3,10 @@
 //!
 //! An organisation keeps a list of **registry entries**. Each entry is a **match pattern**
 //! (`123456789012.dkr.ecr.us-east-1.amazonaws.com/*`, or narrower, `…/my-repo/*`) and a
-//! **credential source**: an IAM user's access key, the worker's EC2 instance role (optionally
-//! with a dedicated role assumed on top), or a plain registry's username and password. Given an
-//! image reference, this crate picks the entry whose pattern fits best, gets a credential with
+//! **credential source**: an IAM user's access key, the worker's EC2 instance role, the standard
+//! AWS chain, a web identity token (any of those with a dedicated role assumed on top), a Google
+//! service account, an Azure service principal or managed identity, or a plain registry's
+//! username and password. Given an image reference, this crate picks the entry whose pattern fits best, gets a credential with
 //! that entry's source (for ECR, an authorization token), caches it until shortly before it
 //! expires, and hands back username / password / server / expiry.
 //!
@@ -82,6 +83,24 @@
 //! are not ECR hostnames. Tokens are refreshed ahead, at half their remaining lifetime; a
 //! refresh that fails while the token is still valid keeps serving it; an expired token is
 //! never served. See [`cache`].
+//!
+//! # Credential sources
+//!
+//! | configuration table | provider | registries |
+//! | --- | --- | --- |
+//! | `iam_user` | [`aws::IamUserProvider`] | ECR, ECR Public |
+//! | `instance_role` | [`aws::InstanceRoleProvider`] (IMDSv2, the named role checked) | ECR, ECR Public |
+//! | `aws_chain` | aws-config's standard chain: environment, profiles, SSO, `credential_process`, IRSA, ECS and EKS Pod Identity, IMDS | ECR, ECR Public |
+//! | `web_identity` | STS `AssumeRoleWithWebIdentity` with a token file, or the kubelet's service-account token ([`RequestAttributes`]) | ECR, ECR Public |
+//! | `assume_role = {…}` on any AWS source | STS `AssumeRole` on top of the base credentials | ECR, ECR Public |
+//! | `gcp` (feature `gcp`) | a service account key or the metadata server, optionally impersonating | Artifact Registry, Container Registry |
+//! | `azure` (feature `azure`) | a service principal (secret or certificate) or a managed identity, exchanged for an ACR refresh token | Azure Container Registry |
+//! | `basic` | [`basic::BasicProvider`]: a username and a password that does not expire | any registry |
+//!
+//! An embedder that already has AWS set up hands its `SdkConfig` to
+//! [`DefaultResolverBuilder::aws_sdk_config`];
+//! every AWS entry then uses its credentials, region, HTTP client and endpoints unless the entry
+//! says otherwise. The field-by-field schema of every table is in [`config`].
 //!
 //! # Who may use an entry
 //!
@@ -170,8 +189,8 @@ pub use config::{RegistryConfig, RegistryEntry};
 pub use credential::RegistryCredential;
 pub use error::{Error, ErrorKind, NoEntry};
 pub use pattern::MatchPattern;
-pub use provider::{CredentialProvider, RegistryTarget};
-pub use reference::ImageReference;
+pub use provider::{CredentialProvider, RegistryTarget, RequestAttributes};
+pub use reference::{ImageRef, ImageReference};
 pub use resolver::{DefaultResolver, DefaultResolverBuilder, RegistryResolver, Resolved};
 pub use scope::ResolveContext;
 

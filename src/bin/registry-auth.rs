@@ -21,6 +21,22 @@ use registry_auth::{
 };
 use serde_json::{json, Value};
 
+/// Prints a line on stdout. A reader that has gone away (`registry-auth policy | head -1`) ends
+/// the process quietly with the status a shell gives a process killed by SIGPIPE, as other
+/// Unix tools do; std's `println!` would panic there.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            eprintln!("registry-auth: cannot write to standard output: {e}");
+            std::process::exit(2);
+        }
+    }};
+}
+
 /// The variables every subcommand reads, for `--help` and the man page.
 const ENVIRONMENT: [(&str, &str); 9] = [
     (
@@ -103,8 +119,8 @@ fn command() -> clap::Command {
 /// Short-lived credentials for private container registries (AWS ECR first).
 ///
 /// Picks the registry entry that best matches an image, gets a short-lived credential from
-/// its source (an IAM user's key, the instance role, or a plain registry's password), and
-/// keeps it until shortly before it expires. `registry-auth kubelet` serves the kubelet as an
+/// its source (AWS keys, roles or the standard chain, a Google service account, an Azure
+/// identity, or a plain registry's password), and keeps it until shortly before it expires. `registry-auth kubelet` serves the kubelet as an
 /// image credential provider; `docker-credential-registry-auth` serves docker.
 #[derive(Parser)]
 #[command(name = "registry-auth", version)]

@@ -118,3 +118,29 @@ fn a_file_mode_warning_is_printed_once() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_reader_that_went_away_ends_the_output_quietly_without_a_panic() {
+    // The read end is closed before the process starts, so its first line meets a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+        .args([
+            "policy",
+            "--region",
+            "us-east-1",
+            "--account",
+            "123456789012",
+            "--repository",
+            "my-ml-image",
+        ])
+        .env_clear()
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

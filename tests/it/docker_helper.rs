@@ -13,13 +13,13 @@ use std::time::Duration;
 use crate::operator::on_a_terminal;
 use registry_auth::front::docker::NOT_FOUND;
 use support::proxy::{Fault, Proxy};
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const PASSWORD: &str = "123456789012-auth-token";
 const GET_TOKEN: &str = "GetAuthorizationToken";
 
-/// An IAM user with the seed policy, a config naming it, an empty cache home, and a proxy.
+/// An IAM user with the pull policy, a config naming it, an empty cache home, and a proxy.
 struct Setup {
     proxy: Proxy,
     dir: tempfile::TempDir,
@@ -47,11 +47,11 @@ iam_user = {{ access_key_id = "{key_id}", secret_access_key = {{ file = "secret.
         })
     }
 
-    /// An IAM user with the seed policy whose secret is in `secret.txt`, and the configuration
+    /// An IAM user with the pull policy whose secret is in `secret.txt`, and the configuration
     /// `config(access key id)`.
     fn with_config(name: &str, config: impl Fn(&str) -> String) -> Setup {
         let emu = Emulator::get();
-        let user = emu.user(name, Some(&seed_policy()));
+        let user = emu.user(name, Some(&pull_policy()));
         let proxy = Proxy::start(&emu.endpoint);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("secret.txt"), &user.secret_access_key).unwrap();

@@ -418,8 +418,9 @@ fn the_configuration_and_why_that_one() {
         "config",
         "fail",
         &[
-            ".config/registry-auth/registries.toml",
-            "the default path, since REGISTRY_AUTH_CONFIG is not set",
+            "neither --config nor REGISTRY_AUTH_CONFIG names one",
+            ".config/registry-auth/registries.toml or /etc/registry-auth/registries.toml",
+            "pass --config FILE",
         ],
     );
     // Without a configuration only the machine's own checks run.

@@ -17,7 +17,7 @@ use registry_auth::pattern::MatchPattern;
 use registry_auth::provider::CredentialProvider;
 use registry_auth::{DefaultResolver, Error, RegistryCredential, RegistryResolver};
 use support::proxy::{Fault, Proxy};
-use support::{seed_policy, Emulator, ImdsServer, User};
+use support::{pull_policy, Emulator, ImdsServer, User};
 
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0";
 const ECR_CALL: &str = "GetAuthorizationToken";
@@ -65,7 +65,7 @@ async fn resolve(r: &DefaultResolver, guard: Duration) -> Result<RegistryCredent
 #[tokio::test]
 async fn server_errors_are_retried_a_bounded_number_of_times_and_named() {
     let emu = Emulator::get();
-    let user = emu.user("fault-500", Some(&seed_policy()));
+    let user = emu.user("fault-500", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == ECR_CALL {
@@ -85,7 +85,7 @@ async fn server_errors_are_retried_a_bounded_number_of_times_and_named() {
 #[tokio::test]
 async fn throttling_is_retried_with_backoff_and_then_succeeds() {
     let emu = Emulator::get();
-    let user = emu.user("fault-throttle", Some(&seed_policy()));
+    let user = emu.user("fault-throttle", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == ECR_CALL && req.nth <= 2 {
@@ -108,7 +108,7 @@ async fn throttling_is_retried_with_backoff_and_then_succeeds() {
 #[tokio::test]
 async fn throttling_that_never_ends_gives_up_and_says_so() {
     let emu = Emulator::get();
-    let user = emu.user("fault-throttle-forever", Some(&seed_policy()));
+    let user = emu.user("fault-throttle-forever", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == ECR_CALL {
@@ -130,7 +130,7 @@ async fn throttling_that_never_ends_gives_up_and_says_so() {
 #[tokio::test]
 async fn replies_slower_than_the_timeouts_end_within_the_operation_bound() {
     let emu = Emulator::get();
-    let user = emu.user("fault-slow", Some(&seed_policy()));
+    let user = emu.user("fault-slow", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == ECR_CALL {
@@ -164,7 +164,7 @@ async fn replies_slower_than_the_timeouts_end_within_the_operation_bound() {
 #[tokio::test]
 async fn connection_resets_are_retried_a_bounded_number_of_times() {
     let emu = Emulator::get();
-    let user = emu.user("fault-reset", Some(&seed_policy()));
+    let user = emu.user("fault-reset", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     proxy.set_hook(|req| {
         if req.action == ECR_CALL {
@@ -186,7 +186,7 @@ async fn connection_resets_are_retried_a_bounded_number_of_times() {
 #[tokio::test]
 async fn a_refused_connection_is_an_error_naming_the_service() {
     let emu = Emulator::get();
-    let user = emu.user("fault-refused", Some(&seed_policy()));
+    let user = emu.user("fault-refused", Some(&pull_policy()));
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -208,7 +208,7 @@ async fn a_refused_connection_is_an_error_naming_the_service() {
 #[tokio::test]
 async fn a_valid_cached_token_is_served_through_faults_and_an_expired_one_never() {
     let emu = Emulator::get();
-    let user = emu.user("fault-cache", Some(&seed_policy()));
+    let user = emu.user("fault-cache", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     // The proxy makes tokens live 12 h from the real now; the cache's clock starts there too.
     let clock = Arc::new(ManualClock::new(SystemTime::now()));
@@ -358,7 +358,7 @@ async fn imds_faults_end_in_a_bounded_error_naming_imds_and_the_role() {
 #[tokio::test]
 async fn an_upstream_claim_of_a_longer_life_than_twelve_hours_is_clamped() {
     let emu = Emulator::get();
-    let user = emu.user("fault-year-9999", Some(&seed_policy()));
+    let user = emu.user("fault-year-9999", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     // ECR says the token lives for eight thousand years.
     proxy.set_token_lifetime(Some(Duration::from_secs(8000 * 365 * 24 * 3600)));

@@ -4,8 +4,7 @@
 //! are listed first, so that a selection that fell back to "the first listed" or mixed up two
 //! entries' tokens would be seen in the answer, not hidden by identical credentials.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use registry_auth::basic::BasicProvider;
@@ -251,24 +250,15 @@ basic = {{ username = "a-user", password = "a-password" }}
         (format!("{HOST}/team/app"), "host-user"),
         ("localhost:5000".to_owned(), "b-user"),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"))
-            .arg("get")
-            .env_clear()
-            .env("HOME", dir.path())
-            .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .env("REGISTRY_AUTH_CONFIG", dir.path().join("registries.toml"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::support::run_with_input(
+            Command::new(env!("CARGO_BIN_EXE_docker-credential-registry-auth"))
+                .arg("get")
+                .env_clear()
+                .env("HOME", dir.path())
+                .env("XDG_CACHE_HOME", dir.path().join("cache"))
+                .env("REGISTRY_AUTH_CONFIG", dir.path().join("registries.toml")),
+            input.as_bytes(),
+        );
         assert!(
             out.status.success(),
             "{input}: {}",

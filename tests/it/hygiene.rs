@@ -16,7 +16,7 @@ use registry_auth::pattern::MatchPattern;
 use registry_auth::RegistryCredential;
 use registry_auth::{DefaultResolver, RegistryResolver};
 
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -76,7 +76,7 @@ async fn no_secret_in_any_log_line_at_trace_level_across_the_end_to_end_flows() 
     let mut secrets: Vec<(&str, String)> = token_secrets("123456789012");
 
     // IAM user: a success, then a wrong secret.
-    let user = emu.user("hygiene", Some(&seed_policy()));
+    let user = emu.user("hygiene", Some(&pull_policy()));
     secrets.push(("secret access key", user.secret_access_key.clone()));
     let provider = user.provider(options.clone());
     let pattern = || MatchPattern::parse(&format!("{ECR}/*")).unwrap();
@@ -145,7 +145,7 @@ async fn no_secret_in_any_log_line_at_trace_level_across_the_end_to_end_flows() 
 #[test]
 fn the_cli_logs_no_secret_at_trace_level() {
     let emu = Emulator::get();
-    let user = emu.user("hygiene-cli", Some(&seed_policy()));
+    let user = emu.user("hygiene-cli", Some(&pull_policy()));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("registries.toml");
     std::fs::write(

@@ -4,12 +4,11 @@
 
 use crate::support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use support::proxy::Proxy;
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -20,10 +19,10 @@ struct Setup {
     dir: tempfile::TempDir,
 }
 
-/// `patterns` become entries of one IAM user with the seed policy.
+/// `patterns` become entries of one IAM user with the pull policy.
 fn setup(name: &str, patterns: &[&str]) -> Setup {
     let emu = Emulator::get();
-    let user = emu.user(name, Some(&seed_policy()));
+    let user = emu.user(name, Some(&pull_policy()));
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::new();
     for p in patterns {
@@ -42,27 +41,18 @@ fn setup(name: &str, patterns: &[&str]) -> Setup {
 
 impl Setup {
     fn run_at(&self, endpoint: &str, request: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
-            .arg("kubelet")
-            .arg("--config")
-            .arg(self.dir.path().join("registries.toml"))
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(request.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        support::run_with_input(
+            Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+                .arg("kubelet")
+                .arg("--config")
+                .arg(self.dir.path().join("registries.toml"))
+                .env_clear()
+                .env("HOME", self.dir.path())
+                .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+                .env("AWS_ENDPOINT_URL", endpoint)
+                .env("AWS_EC2_METADATA_DISABLED", "true"),
+            request.as_bytes(),
+        )
     }
 
     fn run(&self, request: &str) -> Output {
@@ -223,28 +213,19 @@ fn bad_requests_exit_1_with_the_reason() {
 
 /// `registry-auth kubelet ARGS` with `config` and extra environment.
 fn run_kubelet(s: &Setup, args: &[&str], env: &[(&str, &str)], request: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
-        .arg("kubelet")
-        .args(args)
-        .env_clear()
-        .env("HOME", s.dir.path())
-        .env("XDG_CACHE_HOME", s.dir.path().join("cache"))
-        .env("REGISTRY_AUTH_CONFIG", s.dir.path().join("registries.toml"))
-        .env("AWS_ENDPOINT_URL", &s.proxy.endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+            .arg("kubelet")
+            .args(args)
+            .env_clear()
+            .env("HOME", s.dir.path())
+            .env("XDG_CACHE_HOME", s.dir.path().join("cache"))
+            .env("REGISTRY_AUTH_CONFIG", s.dir.path().join("registries.toml"))
+            .env("AWS_ENDPOINT_URL", &s.proxy.endpoint)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied()),
+        request.as_bytes(),
+    )
 }
 
 #[test]
@@ -253,7 +234,7 @@ fn scopes_apply_to_the_kubelet_from_its_args_or_environment_and_fail_closed_with
     // The README's scope example: a dedicated role for acme's gpu-prod nodes first, then an
     // IAM user for acme's other nodes.
     let emu = Emulator::get();
-    let user = emu.user("kubelet-scopes-user", Some(&seed_policy()));
+    let user = emu.user("kubelet-scopes-user", Some(&pull_policy()));
     std::fs::write(
         s.dir.path().join("registries.toml"),
         format!(

@@ -21,12 +21,11 @@
 
 use crate::support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{json, Map, Value};
 use support::proxy::Proxy;
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 /// The response type as JSON Schema (draft 2020-12 keywords).
 const RESPONSE_SCHEMA: &str = r#"{
@@ -238,31 +237,22 @@ const VERSIONS: [&str; 3] = [
 ];
 
 fn run_kubelet(dir: &std::path::Path, endpoint: &str, request: &Value) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
-        .args(["kubelet", "--no-disk-cache", "--config"])
-        .arg(dir.join("registries.toml"))
-        .env_clear()
-        .env("HOME", dir)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+            .args(["kubelet", "--no-disk-cache", "--config"])
+            .arg(dir.join("registries.toml"))
+            .env_clear()
+            .env("HOME", dir)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_EC2_METADATA_DISABLED", "true"),
+        request.to_string().as_bytes(),
+    )
 }
 
 #[test]
 fn every_response_the_kubelet_plugin_writes_fits_the_schema() {
     let emu = Emulator::get();
-    let user = emu.user("kubelet-schema", Some(&seed_policy()));
+    let user = emu.user("kubelet-schema", Some(&pull_policy()));
     let proxy = Proxy::start(&emu.endpoint);
     let dir = tempfile::tempdir().unwrap();
     let iam = format!(

@@ -8,12 +8,11 @@
 
 use crate::support;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use base64::Engine as _;
 use support::proxy::{Fault, Proxy};
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0";
@@ -111,7 +110,7 @@ struct Rig {
 /// `HOST/role/*`; every AWS call through the proxy.
 fn rig() -> Rig {
     let emu = Emulator::get();
-    let user = emu.user("leaks", Some(&seed_policy()));
+    let user = emu.user("leaks", Some(&pull_policy()));
     let (worker, dedicated) = emu.worker_with_dedicated_role("leaks-worker");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -141,30 +140,21 @@ instance_role = {{ role_name = "{}", region = "us-east-1", assume_role_arn = "{d
 impl Rig {
     fn run(&self, binary: &str, args: &[&str], level: &str, stdin: &str) -> Output {
         let cache = tempfile::tempdir().unwrap();
-        let mut child = Command::new(binary)
-            .args(args)
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("XDG_CACHE_HOME", cache.path())
-            .env(
-                "REGISTRY_AUTH_CONFIG",
-                self.dir.path().join("registries.toml"),
-            )
-            .env("REGISTRY_AUTH_LOG", level)
-            .env("AWS_ENDPOINT_URL", &self.proxy.endpoint)
-            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &self.imds)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        support::run_with_input(
+            Command::new(binary)
+                .args(args)
+                .env_clear()
+                .env("HOME", self.dir.path())
+                .env("XDG_CACHE_HOME", cache.path())
+                .env(
+                    "REGISTRY_AUTH_CONFIG",
+                    self.dir.path().join("registries.toml"),
+                )
+                .env("REGISTRY_AUTH_LOG", level)
+                .env("AWS_ENDPOINT_URL", &self.proxy.endpoint)
+                .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &self.imds),
+            stdin.as_bytes(),
+        )
     }
 }
 

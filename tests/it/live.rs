@@ -25,7 +25,7 @@ use crate::support::{allow, clock_before_moto_expiry, unique, Emulator, User};
 const BIN: &str = env!("CARGO_BIN_EXE_registry-auth");
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
-/// What a pull needs: the token action and the seed policy's read actions, on `*`.
+/// What a pull needs: the token action and the pull policy's read actions, on `*`.
 fn read_policy() -> String {
     let mut actions: Vec<&str> = READ_ACTIONS.to_vec();
     actions.push(TOKEN_ACTION);

@@ -12,12 +12,12 @@ use registry_auth::pattern::MatchPattern;
 use registry_auth::reference::ImageReference;
 use registry_auth::{DefaultResolver, RegistryResolver};
 
-use support::{clock_before_moto_expiry, seed_policy, Counting, Emulator};
+use support::{clock_before_moto_expiry, pull_policy, Counting, Emulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_cold_resolves_over_a_hundred_registries_make_a_hundred_calls() {
     let emu = Emulator::get();
-    let user = emu.user("load", Some(&seed_policy()));
+    let user = emu.user("load", Some(&pull_policy()));
     let provider =
         Counting::new(user.provider(AwsOptions::default().with_endpoint_url(&emu.endpoint)));
     let calls = provider.calls.clone();

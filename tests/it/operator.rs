@@ -5,13 +5,12 @@
 
 use crate::support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::proxy::{Fault, Proxy};
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const PASSWORD: &str = "123456789012-auth-token";
@@ -235,19 +234,7 @@ fn every_subcommand_and_both_binaries_find_the_same_file() {
 
 /// Runs `command` with `input` on stdin and stdout/stderr captured.
 fn fed(mut command: Command, input: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    support::run_with_input(&mut command, input.as_bytes())
 }
 
 #[test]
@@ -330,7 +317,7 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     assert!(!text(&out.stderr).contains(ESC));
 }
 
-/// An IAM user with the seed policy behind a counting proxy, and its configuration.
+/// An IAM user with the pull policy behind a counting proxy, and its configuration.
 struct Upstream {
     proxy: Proxy,
     home: Home,
@@ -339,7 +326,7 @@ struct Upstream {
 
 fn upstream(name: &str) -> Upstream {
     let emu = Emulator::get();
-    let user = emu.user(name, Some(&seed_policy()));
+    let user = emu.user(name, Some(&pull_policy()));
     let home = Home::new();
     let config = home.write(
         "registries.toml",

@@ -1,5 +1,6 @@
 //! Match patterns: table tests for matching, best-match ordering (with `explain`'s reasons) and
-//! invalid patterns. The rules under test are DESIGN.md's "Match patterns" section.
+//! invalid patterns. The rules under test are the README's pattern rules and the "Match
+//! patterns" section of docs/design.md.
 
 use registry_auth::pattern::{self, MatchPattern, PatternErrorKind};
 use registry_auth::reference::ImageReference;
@@ -258,7 +259,7 @@ fn best_match_follows_design_rules_in_order() {
             &["*.example.com/team/app/x", "r*.example.com/*"], "reg.example.com/team/app/x", 1,
             "more literal host characters", "fewer literal host characters"),
         // Rule 2a: a longer literal path prefix before the first wildcard.
-        order("issue 2: my-repo/* beats /*",
+        order("my-repo/* beats /*",
             &["{ECR}/*", "{ECR}/my-repo/*"], "{ECR}/my-repo/train:v1", 1,
             "longer literal path prefix", "shorter literal path prefix"),
         order("path beats no path",

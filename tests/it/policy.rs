@@ -1,4 +1,4 @@
-//! The policy generator: the seed's policy exactly, patterns to repository ARNs, a whole
+//! The policy generator: the guide's policy exactly, patterns to repository ARNs, a whole
 //! configuration, the CLI, and a generated policy at the moto emulator.
 
 use crate::support;
@@ -15,17 +15,17 @@ use registry_auth::Error;
 use registry_auth::{DefaultResolver, RegistryResolver};
 
 use serde_json::Value;
-use support::{seed_policy, Emulator};
+use support::{pull_policy, Emulator};
 
 const BIN: &str = env!("CARGO_BIN_EXE_registry-auth");
 
 #[test]
-fn the_seed_case_is_the_seeds_policy_byte_for_byte() {
+fn one_repository_gives_the_guides_policy_byte_for_byte() {
     let policy = PullPolicy::for_repository("us-east-1", "123456789012", "my-ml-image").unwrap();
-    // scripts/policies/valohai-ecr-policy.json is the seed's JSON with the placeholders filled.
-    assert_eq!(policy.to_json_pretty(), seed_policy().trim_end());
+    // scripts/policies/valohai-ecr-policy.json is the guide's JSON with the placeholders filled.
+    assert_eq!(policy.to_json_pretty(), pull_policy().trim_end());
     assert_eq!(policy.partition(), Partition::Aws);
-    let value: Value = serde_json::from_str(&seed_policy()).unwrap();
+    let value: Value = serde_json::from_str(&pull_policy()).unwrap();
     assert_eq!(policy.to_json(), value);
 }
 
@@ -335,7 +335,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 #[test]
-fn the_cli_prints_the_seed_policy_and_the_configs_policies() {
+fn the_cli_prints_the_pull_policy_and_the_configs_policies() {
     let (code, out, _) = run(&[
         "policy",
         "--region",
@@ -346,7 +346,7 @@ fn the_cli_prints_the_seed_policy_and_the_configs_policies() {
         "my-ml-image",
     ]);
     assert_eq!(code, 0);
-    assert_eq!(out.trim_end(), seed_policy().trim_end());
+    assert_eq!(out.trim_end(), pull_policy().trim_end());
 
     let (code, _, err) = run(&[
         "policy",
@@ -464,7 +464,7 @@ async fn without_the_token_statement_the_pull_is_denied() {
 }
 
 proptest::proptest! {
-    /// Any valid pattern gives a policy or a note, any input to the seed form a policy or an
+    /// Any valid pattern gives a policy or a note, any input to the one-repository form a policy or an
     /// error; nothing panics.
     #[test]
     fn any_input_gives_a_policy_or_a_reason(

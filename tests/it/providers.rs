@@ -17,7 +17,7 @@ use registry_auth::Error;
 use registry_auth::{DefaultResolver, RegistryResolver};
 
 use support::{
-    allow, clock_before_moto_expiry, seed_policy, trust_policy, Counting, Emulator, ImdsServer,
+    allow, clock_before_moto_expiry, pull_policy, trust_policy, Counting, Emulator, ImdsServer,
     MOTO_EXPIRY,
 };
 
@@ -47,9 +47,9 @@ fn resolver_with(provider: Arc<dyn CredentialProvider>, pattern: &str) -> Defaul
 }
 
 #[tokio::test]
-async fn iam_user_with_the_seed_policy_gets_a_token() {
+async fn iam_user_with_the_pull_policy_gets_a_token() {
     let emu = Emulator::get();
-    let user = emu.user("seed-user", Some(&seed_policy()));
+    let user = emu.user("pull-user", Some(&pull_policy()));
     let r = resolver_with(
         Arc::new(iam_provider(
             &emu,
@@ -77,7 +77,7 @@ async fn iam_user_with_the_seed_policy_gets_a_token() {
 #[tokio::test]
 async fn the_hosts_account_and_region_are_used_not_the_entrys() {
     let emu = Emulator::get();
-    let user = emu.user("cross-account", Some(&seed_policy()));
+    let user = emu.user("cross-account", Some(&pull_policy()));
     let r = resolver_with(
         Arc::new(iam_provider(
             &emu,
@@ -137,7 +137,7 @@ async fn a_user_without_the_permission_is_told_which_statement_to_add() {
 #[tokio::test]
 async fn a_wrong_secret_is_named_as_such_and_never_shown() {
     let emu = Emulator::get();
-    let user = emu.user("wrong-secret", Some(&seed_policy()));
+    let user = emu.user("wrong-secret", Some(&pull_policy()));
     let wrong = format!(
         "{}x",
         &user.secret_access_key[..user.secret_access_key.len() - 1]
@@ -191,7 +191,7 @@ fn role_provider(
 #[tokio::test]
 async fn instance_role_gets_a_token_through_imds() {
     let emu = Emulator::get();
-    let worker = emu.worker("worker-role", &seed_policy());
+    let worker = emu.worker("worker-role", &pull_policy());
     let (role, imds) = (&worker.role_name, &worker.imds);
     let r = resolver_with(
         Arc::new(role_provider(&emu, role, imds, None)),
@@ -213,7 +213,7 @@ async fn a_dedicated_role_is_assumed_on_top_when_allowed_and_named_when_denied()
     let dedicated = emu.role(
         "dedicated",
         &trust_policy("*", Some("team-a")),
-        &seed_policy(),
+        &pull_policy(),
     );
     let worker = emu.worker("worker-role", &allow(&["sts:AssumeRole"], &dedicated));
     let (role, worker_arn, imds) = (&worker.role_name, &worker.role_arn, &worker.imds);
@@ -231,7 +231,7 @@ async fn a_dedicated_role_is_assumed_on_top_when_allowed_and_named_when_denied()
     assert_eq!(login.expose_password(), "123456789012-auth-token");
 
     // A role the worker may not assume.
-    let other = emu.role("not-allowed", &trust_policy("*", None), &seed_policy());
+    let other = emu.role("not-allowed", &trust_policy("*", None), &pull_policy());
     let denied = resolver_with(
         Arc::new(role_provider(
             &emu,
@@ -291,7 +291,7 @@ async fn unreachable_imds_names_the_endpoint_and_the_role() {
 #[tokio::test]
 async fn the_cache_hits_refreshes_ahead_serves_through_failures_and_never_serves_expired() {
     let emu = Emulator::get();
-    let worker = emu.worker("worker-role", &seed_policy());
+    let worker = emu.worker("worker-role", &pull_policy());
     let imds = &worker.imds;
     let provider = Counting::new(role_provider(&emu, &worker.role_name, imds, None));
     let calls = provider.calls.clone();
@@ -361,7 +361,7 @@ async fn the_cache_hits_refreshes_ahead_serves_through_failures_and_never_serves
 #[tokio::test]
 async fn an_already_expired_upstream_token_is_returned_but_not_cached() {
     let emu = Emulator::get();
-    let user = emu.user("expired", Some(&seed_policy()));
+    let user = emu.user("expired", Some(&pull_policy()));
     let provider = Counting::new(iam_provider(
         &emu,
         &user.access_key_id,
@@ -382,7 +382,7 @@ async fn an_already_expired_upstream_token_is_returned_but_not_cached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_cold_resolves_over_ten_registries_make_ten_calls() {
     let emu = Emulator::get();
-    let user = emu.user("single-flight", Some(&seed_policy()));
+    let user = emu.user("single-flight", Some(&pull_policy()));
     let provider = Counting::new(iam_provider(
         &emu,
         &user.access_key_id,
@@ -455,7 +455,7 @@ async fn an_entry_without_a_region_says_where_to_set_it() {
 #[tokio::test]
 async fn an_entry_naming_anothers_key_id_with_a_wrong_secret_never_shares_its_token() {
     let emu = Emulator::get();
-    let user = emu.user("impostor", Some(&seed_policy()));
+    let user = emu.user("impostor", Some(&pull_policy()));
     // One resolver over a multi-organisation export: acme's entry holds the key; globex's
     // entry names acme's key id (it shows in logs) with a secret of its own.
     let export = serde_json::json!([

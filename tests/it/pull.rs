@@ -32,7 +32,7 @@ use registry_auth::RegistryCredential;
 use registry_auth::{DefaultResolver, RegistryResolver};
 
 use support::registry::{write_private_file, Registry};
-use support::{seed_policy, Emulator, User};
+use support::{pull_policy, Emulator, User};
 
 const HELPER: &str = env!("CARGO_BIN_EXE_docker-credential-registry-auth");
 /// moto's token for any host that is not an ECR host: the caller's account is the registry id.
@@ -56,7 +56,7 @@ fn fixture() -> Arc<Fixture> {
         return f;
     }
     let emu = Emulator::get();
-    let user = emu.user("puller", Some(&seed_policy()));
+    let user = emu.user("puller", Some(&pull_policy()));
     let dir = tempfile::tempdir().unwrap();
     // The registry's password is the token the library gets for this user on a host that is
     // not an ECR host; the pull below resolves it again for the registry's own address.

@@ -1,5 +1,5 @@
 //! Entry scopes: organisation-only entries and environment-restricted roles, applied before
-//! best match. A table of contexts × entries × images, the seed's two options side
+//! best match. A table of contexts × entries × images, the guide's two options side
 //! by side against the emulator, and `explain` showing why entries were ruled out.
 
 use crate::support;
@@ -14,7 +14,7 @@ use registry_auth::reference::ImageReference;
 use registry_auth::scope::{EntryScope, ResolveContext};
 use registry_auth::Error;
 use registry_auth::{DefaultResolver, RegistryResolver};
-use support::{seed_policy, Counting, Emulator};
+use support::{pull_policy, Counting, Emulator};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
@@ -384,16 +384,16 @@ iam_user = {{ access_key_id = "AKIAY", secret_access_key = "s", region = "us-eas
     );
 }
 
-/// The seed's two options side by side, for real: an IAM user open to every environment, and
+/// The two options of Valohai's ECR guide side by side, for real: an IAM user open to every environment, and
 /// a dedicated instance role restricted to one. A job in that environment gets the role; any
 /// other job gets the IAM user. Counted at each provider.
 #[tokio::test]
-async fn the_seeds_two_options_side_by_side_against_the_emulator() {
+async fn the_guides_two_options_side_by_side_against_the_emulator() {
     let emu = Emulator::get();
     let options = AwsOptions::default()
         .with_endpoint_url(&emu.endpoint)
         .with_max_attempts(1);
-    let user = emu.user("open-user", Some(&seed_policy()));
+    let user = emu.user("open-user", Some(&pull_policy()));
     let iam = Counting::new(user.provider(options.clone()));
     let (worker, dedicated) = emu.worker_with_dedicated_role("gpu-prod-worker");
     let role = Counting::new(

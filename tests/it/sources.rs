@@ -19,7 +19,7 @@ mod embed_sdk_config;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -33,7 +33,7 @@ use registry_auth::{DefaultResolver, Error, ImageReference, RegistryConfig, Regi
 
 use support::proxy::Proxy;
 use support::servers::{open_moto, ScriptServer};
-use support::{allow, seed_policy, trust_policy, write_private, Counting, Emulator, User};
+use support::{allow, pull_policy, trust_policy, write_private, Counting, Emulator, User};
 
 const ECR: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 const TOKEN: &str = "123456789012-auth-token";
@@ -89,7 +89,7 @@ async fn an_iam_user_pulls_as_the_role_its_assume_role_table_names() {
     let role = emu.role(
         "pull-role",
         &trust_policy("*", Some("ext-1")),
-        &seed_policy(),
+        &pull_policy(),
     );
     // The user may assume the role and nothing else: only the role can get a token.
     let user = emu.user("assumer", Some(&allow(&["sts:AssumeRole"], &role)));
@@ -117,7 +117,7 @@ async fn an_iam_user_pulls_as_the_role_its_assume_role_table_names() {
 #[tokio::test]
 async fn a_user_without_sts_assume_role_is_told_the_action_and_the_principal() {
     let emu = Emulator::get();
-    let role = emu.role("not-for-them", &trust_policy("*", None), &seed_policy());
+    let role = emu.role("not-for-them", &trust_policy("*", None), &pull_policy());
     let user = emu.user("no-assume", Some(&allow(&["ecr:DescribeImages"], "*")));
     let toml = iam_user_toml(
         &user,
@@ -186,7 +186,7 @@ fn a_layered_identity_is_the_base_with_its_secrets_hashed_plus_the_role() {
 #[tokio::test]
 async fn a_temporary_key_works_with_its_session_token_and_not_without() {
     let emu = Emulator::get();
-    let role = emu.role("temporary", &trust_policy("*", None), &seed_policy());
+    let role = emu.role("temporary", &trust_policy("*", None), &pull_policy());
     let c = emu.assume_as_admin(&role);
     let (akid, secret, token) = (
         c["access_key_id"].as_str().unwrap(),
@@ -233,32 +233,23 @@ impl Scratch {
     /// `bin args` with only `env` (and a scratch HOME, no IMDS) in its environment, `stdin`
     /// on its standard input.
     fn run(&self, bin: &str, args: &[&str], env: &[(&str, String)], stdin: &str) -> Output {
-        let mut child = Command::new(bin)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.dir.path())
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("REGISTRY_AUTH_CONFIG", self.path("registries.toml"))
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                self.path("no-aws-credentials"),
-            )
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        support::run_with_input(
+            Command::new(bin)
+                .args(args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", self.dir.path())
+                .env("XDG_CACHE_HOME", self.path("cache"))
+                .env("REGISTRY_AUTH_CONFIG", self.path("registries.toml"))
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", self.path("no-aws-config"))
+                .env(
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    self.path("no-aws-credentials"),
+                )
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str()))),
+            stdin.as_bytes(),
+        )
     }
 
     /// `registry-auth get --show-password --json IMAGE`, its JSON.
@@ -339,7 +330,7 @@ fn credential_process_profile(s: &Scratch, user: &User) -> PathBuf {
 #[test]
 fn the_chain_reads_a_profile_whose_credential_process_prints_the_key() {
     let emu = Emulator::get();
-    let user = emu.user("chain-process", Some(&seed_policy()));
+    let user = emu.user("chain-process", Some(&pull_policy()));
     let s = Scratch::new(&chain_config("profile = \"ci\"\n"));
     let aws_config = credential_process_profile(&s, &user);
     let env = [
@@ -379,7 +370,7 @@ fn the_chain_reads_a_profile_whose_credential_process_prints_the_key() {
 #[test]
 fn the_chain_reads_ecs_and_eks_container_credentials_with_the_authorization_token_file() {
     let emu = Emulator::get();
-    let role = emu.role("task-role", &trust_policy("*", None), &seed_policy());
+    let role = emu.role("task-role", &trust_policy("*", None), &pull_policy());
     let s = Scratch::new(&chain_config(""));
     let creds = s.path("task-creds.json");
     write_private(&creds, &emu.assume_as_admin(&role).to_string());
@@ -429,7 +420,7 @@ fn the_chain_reads_a_web_identity_token_file_and_role_from_the_environment() {
     let open = open_moto(&emu);
     let role = emu
         .at(&open.endpoint)
-        .role("irsa-env", &trust_policy("*", None), &seed_policy());
+        .role("irsa-env", &trust_policy("*", None), &pull_policy());
     let s = Scratch::new(&chain_config(""));
     let token = s.path("token");
     write_private(&token, &jwt("system:serviceaccount:ci:builder", "env"));
@@ -458,7 +449,7 @@ async fn a_web_identity_token_file_is_read_on_each_call_and_its_tokens_are_cache
     let open = open_moto(&emu);
     let role = emu
         .at(&open.endpoint)
-        .role("irsa-file", &trust_policy("*", None), &seed_policy());
+        .role("irsa-file", &trust_policy("*", None), &pull_policy());
     let proxy = Proxy::start(&open.endpoint);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -528,8 +519,8 @@ async fn service_account_tokens_are_cached_per_token_never_per_claimed_subject()
     let emu = Emulator::get();
     let open = open_moto(&emu);
     let at_open = emu.at(&open.endpoint);
-    let team_a = at_open.role("team-a", &trust_policy("*", None), &seed_policy());
-    let team_b = at_open.role("team-b", &trust_policy("*", None), &seed_policy());
+    let team_a = at_open.role("team-a", &trust_policy("*", None), &pull_policy());
+    let team_b = at_open.role("team-b", &trust_policy("*", None), &pull_policy());
     let proxy = Proxy::start(&open.endpoint);
     let provider = per_service_account(&proxy, None);
     let calls = provider.calls.clone();
@@ -596,7 +587,7 @@ async fn service_account_tokens_are_cached_per_token_never_per_claimed_subject()
 #[tokio::test]
 async fn providers_that_ignore_the_request_never_see_it_and_share_their_cache() {
     let emu = Emulator::get();
-    let user = emu.user("ignores-request", Some(&seed_policy()));
+    let user = emu.user("ignores-request", Some(&pull_policy()));
     let provider = Counting::new(user.provider(options(&emu.endpoint)));
     let calls = provider.calls.clone();
     let r = DefaultResolver::builder()
@@ -632,7 +623,7 @@ fn the_kubelet_passes_the_service_account_token_and_the_role_annotation() {
     let open = open_moto(&emu);
     let role = emu
         .at(&open.endpoint)
-        .role("kubelet-sa", &trust_policy("*", None), &seed_policy());
+        .role("kubelet-sa", &trust_policy("*", None), &pull_policy());
     let s = Scratch::new(&format!(
         "[[registry]]\npattern = \"{ECR}/*\"\n[registry.web_identity]\nrole_arn_annotation = \"{ROLE_ANNOTATION}\"\n"
     ));
@@ -810,8 +801,8 @@ async fn sdk_for(emu: &Emulator, user: &User) -> aws_config::SdkConfig {
 #[tokio::test]
 async fn the_example_embeds_an_sdk_config_and_a_credentials_provider() {
     let emu = Emulator::get();
-    let user = emu.user("embedder", Some(&seed_policy()));
-    let other = emu.user("embedder-ci", Some(&seed_policy()));
+    let user = emu.user("embedder", Some(&pull_policy()));
+    let other = emu.user("embedder-ci", Some(&pull_policy()));
     let sdk = sdk_for(&emu, &user).await;
     let other_registry = "210987654321.dkr.ecr.us-east-1.amazonaws.com";
     let ci = SharedCredentialsProvider::new(Credentials::new(
@@ -837,7 +828,7 @@ async fn the_example_embeds_an_sdk_config_and_a_credentials_provider() {
 #[tokio::test]
 async fn an_sdk_config_entry_uses_its_credentials_and_an_opaque_one_is_its_own_identity() {
     let emu = Emulator::get();
-    let user = emu.user("sdk-entry", Some(&seed_policy()));
+    let user = emu.user("sdk-entry", Some(&pull_policy()));
     let denied = emu.user("sdk-entry-denied", None);
     let r = DefaultResolver::builder()
         .aws_sdk_entry(
@@ -887,7 +878,7 @@ async fn an_sdk_config_entry_uses_its_credentials_and_an_opaque_one_is_its_own_i
 #[tokio::test]
 async fn aws_options_given_after_the_config_are_honoured() {
     let emu = Emulator::get();
-    let user = emu.user("late-options", Some(&seed_policy()));
+    let user = emu.user("late-options", Some(&pull_policy()));
     let config = RegistryConfig::from_toml_str(&iam_user_toml(&user, ""), "late.toml").unwrap();
     // Options after the entries: the call must still go to the emulator. Were they dropped,
     // it would go to AWS itself, unreachable from here, and fail.
@@ -986,8 +977,8 @@ fn no_token_key_or_service_account_token_in_any_trace_line_of_the_new_flows() {
     let open = open_moto(&emu);
     let role = emu
         .at(&open.endpoint)
-        .role("hygiene-sa", &trust_policy("*", None), &seed_policy());
-    let pull_role = emu.role("hygiene-pull", &trust_policy("*", None), &seed_policy());
+        .role("hygiene-sa", &trust_policy("*", None), &pull_policy());
+    let pull_role = emu.role("hygiene-pull", &trust_policy("*", None), &pull_policy());
     let user = emu.user(
         "hygiene-assumer",
         Some(&allow(&["sts:AssumeRole"], &pull_role)),
@@ -1078,7 +1069,7 @@ fn chain_tokens_on_disk_are_never_served_to_a_process_with_other_credentials() {
     let emu = Emulator::get();
     // The proxy gives tokens a 12-hour life, so the helper keeps them on disk.
     let proxy = Proxy::start(&emu.endpoint);
-    let allowed = emu.user("chain-disk-allowed", Some(&seed_policy()));
+    let allowed = emu.user("chain-disk-allowed", Some(&pull_policy()));
     let denied = emu.user("chain-disk-denied", None);
     let s = Scratch::new(&chain_config(""));
     let env = |u: &User| {
@@ -1104,7 +1095,7 @@ fn chain_tokens_on_disk_are_never_served_to_a_process_with_other_credentials() {
 #[tokio::test]
 async fn the_imds_endpoint_comes_from_the_options_not_only_the_environment() {
     let emu = Emulator::get();
-    let worker = emu.worker("options-imds", &seed_policy());
+    let worker = emu.worker("options-imds", &pull_policy());
     let config = RegistryConfig::from_toml_str(
         &format!(
             "[[registry]]\npattern = \"{ECR}/*\"\n[registry.instance_role]\nrole_name = \"{}\"\nregion = \"us-east-1\"\n",
@@ -1126,8 +1117,8 @@ async fn the_imds_endpoint_comes_from_the_options_not_only_the_environment() {
 #[test]
 fn every_front_end_serves_the_chain_and_an_assumed_role() {
     let emu = Emulator::get();
-    let chain_user = emu.user("fronts-chain", Some(&seed_policy()));
-    let role = emu.role("fronts-role", &trust_policy("*", None), &seed_policy());
+    let chain_user = emu.user("fronts-chain", Some(&pull_policy()));
+    let role = emu.role("fronts-role", &trust_policy("*", None), &pull_policy());
     let assumer = emu.user("fronts-assumer", Some(&allow(&["sts:AssumeRole"], &role)));
     let other = "210987654321.dkr.ecr.us-east-1.amazonaws.com";
     let s = Scratch::new(&format!(

@@ -39,7 +39,7 @@ fn each_image_is_judged() {
     use Kind::{Endpoint, Step};
     let cases: Vec<(&str, &str, Vec<Row>, bool)> = vec![
         (
-            "the seed's step",
+            "the guide's step",
             "- step:\n    name: train\n    image: 123456789012.dkr.ecr.us-east-1.amazonaws.com/my-ml-image:v1.0\n    command:\n      - python train.py\n",
             vec![(Step, "train", 3, "served:0")],
             true,

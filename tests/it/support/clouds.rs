@@ -207,32 +207,22 @@ pub fn cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
 /// Runs `registry-auth kubelet --config CONFIG` with `request` on stdin; returns the parsed
 /// response, failing with stderr when it exits non-zero.
 pub fn kubelet(config: &Path, home: &Path, image: &str, envs: &[(&str, &str)]) -> Value {
-    use std::io::Write;
     let request = serde_json::json!({
         "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
         "kind": "CredentialProviderRequest",
         "image": image,
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-auth"))
-        .arg("kubelet")
-        .arg("--config")
-        .arg(config)
-        .env_clear()
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join("kubelet-cache"))
-        .envs(envs.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = super::run_with_input(
+        Command::new(env!("CARGO_BIN_EXE_registry-auth"))
+            .arg("kubelet")
+            .arg("--config")
+            .arg(config)
+            .env_clear()
+            .env("HOME", home)
+            .env("XDG_CACHE_HOME", home.join("kubelet-cache"))
+            .envs(envs.iter().copied()),
+        request.to_string().as_bytes(),
+    );
     assert!(out.status.success(), "kubelet: {}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }

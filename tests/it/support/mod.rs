@@ -172,14 +172,14 @@ impl Emulator {
         }
     }
 
-    /// A dedicated role holding the seed's policy, and a worker whose instance role may assume
-    /// it (and nothing else): the seed's "dedicated role" case. Returns the worker and the
+    /// A dedicated role holding the pull policy, and a worker whose instance role may assume
+    /// it (and nothing else): the guide's "dedicated role" case. Returns the worker and the
     /// dedicated role's ARN.
     pub fn worker_with_dedicated_role(&self, name: &str) -> (Worker, String) {
         let dedicated = self.role(
             &format!("{name}-dedicated"),
             &trust_policy("*", None),
-            &seed_policy(),
+            &pull_policy(),
         );
         let worker = self.worker(name, &allow(&["sts:AssumeRole"], &dedicated));
         (worker, dedicated)
@@ -227,8 +227,8 @@ pub fn unique(name: &str) -> String {
     )
 }
 
-/// The seed's `valohai-ecr-policy`, as shipped in `scripts/policies/`.
-pub fn seed_policy() -> String {
+/// The `valohai-ecr-policy` of Valohai's ECR guide, as shipped in `scripts/policies/`.
+pub fn pull_policy() -> String {
     std::fs::read_to_string(repo().join("scripts/policies/valohai-ecr-policy.json")).unwrap()
 }
 
@@ -353,4 +353,19 @@ impl<P: CredentialProvider> CredentialProvider for Counting<P> {
     fn request_identity(&self, request: &RequestAttributes) -> Option<CacheIdentity> {
         self.inner.request_identity(request)
     }
+}
+
+/// Runs `command` with `input` on stdin, its stdout and stderr captured: one request to the
+/// docker helper or the kubelet plugin.
+pub fn run_with_input(command: &mut std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -138,6 +138,7 @@ impl Http {
     }
 
     /// `POST url` with a form body (`application/x-www-form-urlencoded`).
+    #[cfg(any(feature = "gcp", feature = "azure"))]
     pub(crate) async fn post_form(
         &self,
         url: &str,

@@ -83,8 +83,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::live::PullCheck;
-use crate::reference::ImageRef;
-use crate::reference::ImageReference;
+use crate::reference::{ImageRef, ImageReference};
 use crate::{Error, RegistryCredential};
 
 /// A source of registry credentials for one registry entry.
@@ -243,7 +242,7 @@ pub struct RegistryTarget<'a> {
 }
 
 impl<'a> RegistryTarget<'a> {
-    /// The registry serving `image` (an [`ImageReference`](crate::ImageReference) or a borrowed
+    /// The registry serving `image` (an [`ImageReference`] or a borrowed
     /// [`ImageRef`]).
     pub fn for_image(image: impl Into<ImageRef<'a>>) -> Self {
         let image = image.into();

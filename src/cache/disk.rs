@@ -391,6 +391,7 @@ impl DiskStore {
     /// The file `name` of the cache directory, open for reading, if it exists and passes the
     /// refusals of a token file (ours, `0600`, regular, no symlink) with `cap` bytes at most. A
     /// refused file is logged and treated as missing.
+    #[cfg(feature = "cli")]
     pub(crate) fn open_private(&self, name: &str, cap: u64) -> Option<File> {
         let path = self.dir.join(name);
         match self.open_trusted_up_to(&path, cap) {
@@ -408,6 +409,7 @@ impl DiskStore {
 
     /// Writes `bytes` as the file `name` of the cache directory, atomically (a temporary file,
     /// then `rename`), mode `0600`.
+    #[cfg(feature = "cli")]
     pub(crate) fn write_private(&self, name: &str, bytes: &[u8]) -> Result<(), Error> {
         let path = self.dir.join(name);
         let temp = self.dir.join(temp_name(&path));

@@ -67,7 +67,8 @@
 
 mod file;
 mod secret;
-#[cfg(unix)]
+// The front ends' compiled snapshot: only short-lived processes that keep a disk store use it.
+#[cfg(all(unix, feature = "cli"))]
 pub(crate) mod snapshot;
 
 use std::fmt;
@@ -478,6 +479,7 @@ impl RegistryConfig {
     /// already validated with the whole file when its snapshot was made.
     /// Relative secret and token files are taken relative to `dir`, the configuration file's
     /// directory, as [`RegistryConfig::load`] takes them.
+    #[cfg(all(unix, feature = "cli"))]
     pub(crate) fn subset(
         mut entries: Vec<RegistryEntry>,
         positions: Vec<usize>,

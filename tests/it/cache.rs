@@ -958,7 +958,8 @@ async fn the_policy_builders_set_their_field_and_only_it_and_len_counts_servable
 
     let (clock, cache) = cache();
     let fetches = AtomicUsize::new(0);
-    assert!(cache.is_empty() && cache.len() == 0);
+    assert!(cache.is_empty());
+    assert_eq!(cache.len(), 0);
     warm(&cache, &fetches).await;
     assert!(!cache.is_empty());
     assert_eq!(cache.len(), 1);

@@ -34,8 +34,11 @@ fn resolver(patterns: &[String]) -> DefaultResolver {
     builder.build().unwrap()
 }
 
-/// `(patterns, host, port, the entry that must serve)`: the losers are listed first.
-fn cases() -> Vec<(Vec<String>, &'static str, Option<u16>, Option<usize>)> {
+/// `(patterns, host, port, the entry that must serve)`.
+type Case = (Vec<String>, &'static str, Option<u16>, Option<usize>);
+
+/// The cases; in each, the losers are listed first.
+fn cases() -> Vec<Case> {
     vec![
         // The whole-host entry beats path entries listed before and after it.
         (
@@ -62,7 +65,7 @@ fn cases() -> Vec<(Vec<String>, &'static str, Option<u16>, Option<usize>)> {
                 format!("{HOST}/team/*"),
                 format!("{}/*", HOST.to_ascii_uppercase()),
             ],
-            &HOST[..],
+            HOST,
             None,
             Some(1),
         ),

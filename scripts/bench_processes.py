@@ -388,12 +388,6 @@ def main():
             Case("cold get https ca", get, cold_https_ca, asked, is_docker_reply),
             Call("boto3 https", boto3_call(https_proxy, ca)),
         ]
-        ecr_login = shutil.which("docker-credential-ecr-login")
-        if ecr_login:
-            ecr_env = dict(cold_https, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret,
-                           AWS_REGION=REGION, AWS_ECR_DISABLE_CACHE="true")
-            cold.append(Case("ecr-login https", [ecr_login, "get"], ecr_env,
-                             HOST.encode() + b"\n", is_docker_reply))
         say(f"cold: {args.cold_rounds} interleaved rounds of {len(cold)}")
         interleave(cold, args.cold_rounds)
         for case in cold:
@@ -438,7 +432,6 @@ def report(warm, cold, args):
         ("cold get https", "`get`, HTTPS; `SSL_CERT_FILE` = the system's bundle + the test CA"),
         ("cold get https ca", "`get`, HTTPS; `SSL_CERT_FILE` = the test CA alone"),
         ("boto3 https", "boto3 `get_authorization_token`, HTTPS, in process"),
-        ("ecr-login https", "`docker-credential-ecr-login get`, HTTPS, new process"),
     ]
     for label, name in rows:
         c = by.get(label)

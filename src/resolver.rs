@@ -485,8 +485,10 @@ impl RegistryResolver for DefaultResolver {
     }
 
     /// Parses `image` without copying it when it is already in normal form (it names its
-    /// registry and a tag or digest), then resolves it with no context: the whole path from a
-    /// string to a cached credential allocates nothing.
+    /// registry and a tag or digest), then resolves it with no context. The trait boxes this
+    /// method's future, one allocation per call;
+    /// [`resolve_str_in`](DefaultResolver::resolve_str_in), the same path without the box,
+    /// allocates nothing from a string to a cached credential.
     async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
         self.resolve_str_in(&ResolveContext::unscoped(), image)
             .await

@@ -33,9 +33,10 @@ fn resolver(patterns: &[String]) -> DefaultResolver {
     builder.build().unwrap()
 }
 
-/// `(patterns, host, port, the entry that must serve)`: the losers are listed first.
+/// `(patterns, host, port, the entry that must serve)`.
 type Case = (Vec<String>, &'static str, Option<u16>, Option<usize>);
 
+/// The cases; in each, the losers are listed first.
 fn cases() -> Vec<Case> {
     vec![
         // The whole-host entry beats path entries listed before and after it.

@@ -106,8 +106,12 @@ pub(crate) fn load_for_registry(
             }
         }
     }
-    let (config, bytes) = load_and_compile(path, identity)?;
-    if let Err(e) = store.write_private(&name, &bytes) {
+    let (config, bytes) = load_and_compile(path, identity.clone())?;
+    // The file was read more than once: keep the snapshot only if it did not change meanwhile,
+    // so that a snapshot never holds entries of another version than the one it names.
+    if identity_of(path).as_ref() != Some(&identity) {
+        tracing::debug!("the configuration changed while it was read; no snapshot kept");
+    } else if let Err(e) = store.write_private(&name, &bytes) {
         tracing::debug!(error = %e, "could not keep the configuration snapshot");
     }
     Ok(config)

@@ -73,6 +73,36 @@ impl Reply {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The body as JSON, or `null` when it is not JSON.
+    #[cfg(any(feature = "gcp", feature = "azure"))]
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(any(feature = "gcp", feature = "azure"))]
+impl HttpFailure {
+    /// Whether trying again may help: no connection, or no reply in time.
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(self, HttpFailure::Connection(_) | HttpFailure::Timeout(_))
+    }
+}
+
+/// An unexpected status as the caller's error, built by `unavailable(status, what, retryable)`:
+/// 429 and 5xx are worth retrying.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn status_failure<E>(
+    status: u16,
+    unavailable: impl Fn(Option<u16>, String, bool) -> E,
+) -> E {
+    let retry = status == 429 || status >= 500;
+    let what = if retry {
+        "the service failed or is throttling; retry later".to_owned()
+    } else {
+        "an unexpected answer".to_owned()
+    };
+    unavailable(Some(status), what, retry)
 }
 
 /// An HTTPS client with a deadline per request.

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::error::{code, entra_number, entra_reason, exchange_reason, guid};
 use super::{AcrHost, Azure, AzureCloud, AzureCredential, AzureError, USERNAME};
 use crate::config::{FieldError, SecretSource};
-use crate::http::{is_loopback, Http, HttpFailure, Reply};
+use crate::http::{is_loopback, status_failure, Http, HttpFailure};
 use crate::jwt::RsaKey;
 use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
 use crate::{Error, RegistryCredential};
@@ -207,8 +207,8 @@ impl AzureProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
-        let json = json_body(&reply);
+            .map_err(|f| unavailable(None, f.to_string(), f.is_retryable()))?;
+        let json = reply.json();
         match reply.status {
             200 => access_token(&json).map_err(|what| unavailable(Some(200), what, false).into()),
             400 | 401 | 403 => {
@@ -282,9 +282,9 @@ impl AzureProvider {
                 ),
                 _ => f.to_string(),
             };
-            unavailable(None, what, retryable(&f))
+            unavailable(None, what, f.is_retryable())
         })?;
-        let json = json_body(&reply);
+        let json = reply.json();
         match reply.status {
             200 => access_token(&json).map_err(|what| unavailable(Some(200), what, false).into()),
             400 | 401 | 403 | 404 => {
@@ -368,8 +368,8 @@ impl AzureProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
-        let json = json_body(&reply);
+            .map_err(|f| unavailable(None, f.to_string(), f.is_retryable()))?;
+        let json = reply.json();
         match reply.status {
             200 => json["refresh_token"]
                 .as_str()
@@ -481,28 +481,6 @@ fn access_token(json: &Value) -> Result<SecretString, String> {
         .filter(|t| !t.is_empty())
         .map(|t| SecretString::from(t.to_owned()))
         .ok_or_else(|| "the reply holds no access_token".to_owned())
-}
-
-fn json_body(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
-}
-
-fn retryable(f: &HttpFailure) -> bool {
-    matches!(f, HttpFailure::Connection(_) | HttpFailure::Timeout(_))
-}
-
-/// An unexpected status: 429 and 5xx are worth retrying.
-fn status_failure(
-    status: u16,
-    unavailable: impl Fn(Option<u16>, String, bool) -> AzureError,
-) -> AzureError {
-    let retry = status == 429 || status >= 500;
-    let what = if retry {
-        "the service failed or is throttling; retry later".to_owned()
-    } else {
-        "an unexpected answer".to_owned()
-    };
-    unavailable(Some(status), what, retry)
 }
 
 #[async_trait]

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use super::error::{code, grant_refusal};
 use super::{Gcp, GcpCredential, GcpError, GcpHost, SCOPE, USERNAME};
 use crate::config::FieldError;
-use crate::http::{Http, HttpFailure, Reply};
+use crate::http::{status_failure, Http, HttpFailure, Reply};
 use crate::jwt::RsaKey;
 use crate::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
 use crate::{Error, RegistryCredential};
@@ -174,12 +174,12 @@ impl GcpProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
+            .map_err(|f| unavailable(None, f.to_string(), f.is_retryable()))?;
         match reply.status {
             200 => oauth_token(&reply, started)
                 .map_err(|what| unavailable(Some(200), what, false).into()),
             400 | 401 | 403 => {
-                let body = json_body(&reply);
+                let body = reply.json();
                 let oauth_code = body["error"].as_str().unwrap_or_default();
                 let description = body["error_description"].as_str().unwrap_or_default();
                 Err(GcpError::Refused {
@@ -224,7 +224,7 @@ impl GcpProvider {
                     ),
                     _ => f.to_string(),
                 };
-                unavailable(None, what, retryable(&f))
+                unavailable(None, what, f.is_retryable())
             })?;
         let flavored = reply
             .header("metadata-flavor")
@@ -284,8 +284,8 @@ impl GcpProvider {
                 MAX_REPLY,
             )
             .await
-            .map_err(|f| unavailable(None, f.to_string(), retryable(&f)))?;
-        let body = json_body(&reply);
+            .map_err(|f| unavailable(None, f.to_string(), f.is_retryable()))?;
+        let body = reply.json();
         let refused = |reason: String| GcpError::Refused {
             identity: identity.clone(),
             endpoint: endpoint.clone(),
@@ -420,7 +420,7 @@ fn metadata_host(configured: Option<&str>) -> String {
 
 /// The access token and expiry of an OAuth token reply (`access_token`, `expires_in`).
 fn oauth_token(reply: &Reply, started: SystemTime) -> Result<(SecretString, SystemTime), String> {
-    let body = json_body(reply);
+    let body = reply.json();
     let token = body["access_token"]
         .as_str()
         .filter(|t| !t.is_empty())
@@ -436,29 +436,6 @@ fn oauth_token(reply: &Reply, started: SystemTime) -> Result<(SecretString, Syst
         .checked_add(Duration::from_secs(expires_in))
         .ok_or("the reply's expires_in is out of range")?;
     Ok((SecretString::from(token.to_owned()), at))
-}
-
-/// The reply body as JSON, or `null`.
-fn json_body(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
-}
-
-fn retryable(f: &HttpFailure) -> bool {
-    matches!(f, HttpFailure::Connection(_) | HttpFailure::Timeout(_))
-}
-
-/// An unexpected status: 429 and 5xx are worth retrying.
-fn status_failure(
-    status: u16,
-    unavailable: impl Fn(Option<u16>, String, bool) -> GcpError,
-) -> GcpError {
-    let retry = status == 429 || status >= 500;
-    let what = if retry {
-        "the service failed or is throttling; retry later".to_owned()
-    } else {
-        "an unexpected answer".to_owned()
-    };
-    unavailable(Some(status), what, retry)
 }
 
 #[async_trait]

@@ -13,7 +13,6 @@ import hashlib
 import http.server
 import json
 import secrets
-import signal
 import sys
 import threading
 import time
@@ -22,6 +21,8 @@ import urllib.parse
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+
+from loopback import stop_on_signal_or_stdin_eof
 
 
 def b64url_decode(text):
@@ -188,21 +189,7 @@ def serve(handler, args, describe):
     handler.clock_offset = args.clock_offset
     server = Server(("127.0.0.1", args.port), handler)
 
-    def on_signal(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            except OSError:
-                pass
-            signal.raise_signal(signal.SIGTERM)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signal_or_stdin_eof(args.exit_on_stdin_eof)
     port = server.server_address[1]
     handler.port = port
     sys.stdout.write(f"PORT {port}\n")

@@ -25,9 +25,10 @@ import argparse
 import hmac
 import http.server
 import json
-import signal
 import sys
 import threading
+
+from loopback import stop_on_signal_or_stdin_eof
 
 PATH = "/credentials"
 
@@ -105,21 +106,7 @@ def main(argv):
     Handler.state = State(args.credentials_file, args.token_file)
     server = Server(("127.0.0.1", args.port), Handler)
 
-    def on_signal(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            except OSError:
-                pass
-            signal.raise_signal(signal.SIGTERM)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signal_or_stdin_eof(args.exit_on_stdin_eof)
     port = server.server_address[1]
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()

@@ -35,7 +35,6 @@ import datetime
 import hmac
 import http.server
 import json
-import signal
 import sys
 import threading
 import time
@@ -43,6 +42,8 @@ import time
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from loopback import stop_on_signal_or_stdin_eof
 
 SERVICE = "ecr-public"
 REGION = "us-east-1"
@@ -195,21 +196,7 @@ def main(argv):
     Handler.state = State(args.credentials_file)
     server = Server(("127.0.0.1", args.port), Handler)
 
-    def on_signal(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            except OSError:
-                pass
-            signal.raise_signal(signal.SIGTERM)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signal_or_stdin_eof(args.exit_on_stdin_eof)
     port = server.server_address[1]
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()

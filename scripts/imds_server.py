@@ -39,10 +39,11 @@ import datetime
 import http.server
 import json
 import secrets
-import signal
 import sys
 import threading
 import time
+
+from loopback import stop_on_signal_or_stdin_eof
 
 TOKEN_PATH = "/latest/api/token"
 CREDS_PREFIX = "/latest/meta-data/iam/security-credentials/"
@@ -236,24 +237,9 @@ def main(argv):
     Handler.state = State(args.role, args.credentials_file, args.region)
     server = Server(("127.0.0.1", args.port), Handler)
 
-    def on_signal(signum, _frame):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            except OSError:
-                pass
-            log("stdin closed; exiting")
-            # Interrupt serve_forever in the main thread.
-            signal.raise_signal(signal.SIGTERM)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signal_or_stdin_eof(
+        args.exit_on_stdin_eof, on_stdin_eof=lambda: log("stdin closed; exiting")
+    )
 
     port = server.server_address[1]
     sys.stdout.write(f"PORT {port}\n")

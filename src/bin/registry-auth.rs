@@ -909,16 +909,7 @@ fn check(file: &Path, config: Option<&Path>, json: bool) -> ExitCode {
         Ok(f) => f.check(&patterns),
         Err(e) => return fail(json, &e.to_string()),
     };
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    print_report(json, report.to_json(), &report, report.passed())
 }
 
 /// `check --live`: exit 0 when every image can be pulled, 1 when one cannot, 2 bad input.
@@ -949,16 +940,7 @@ fn check_live(
         Ok(r) => r,
         Err(e) => return fail(json, &e.to_string()),
     };
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    print_report(json, report.to_json(), &report, report.passed())
 }
 
 /// `doctor`: exit 0 when every check passes (or does not apply), 1 otherwise.
@@ -968,12 +950,22 @@ fn doctor(config: Option<PathBuf>, json: bool) -> ExitCode {
         Ok(rt) => rt.block_on(front::doctor::run(&options)),
         Err(e) => return fail(json, &e.to_string()),
     };
+    print_report(json, report.to_json(), &report, report.passed())
+}
+
+/// Prints a check's report, as JSON with `--json`, and exits 0 when it passed, 1 otherwise.
+fn print_report(
+    json: bool,
+    as_json: impl std::fmt::Display,
+    as_text: impl std::fmt::Display,
+    passed: bool,
+) -> ExitCode {
     if json {
-        println!("{}", report.to_json());
+        println!("{as_json}");
     } else {
-        println!("{report}");
+        println!("{as_text}");
     }
-    if report.passed() {
+    if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

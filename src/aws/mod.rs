@@ -37,6 +37,7 @@ mod credentials;
 mod ecr;
 mod error;
 mod host;
+mod http_client;
 mod iam_user;
 mod instance_role;
 mod log_filter;
@@ -59,8 +60,9 @@ pub use chain::{AwsChain, AwsChainProvider, AwsChainProviderBuilder};
 pub use ecr::{get_authorization_token, EcrTarget};
 pub use error::AwsError;
 pub use host::{is_region, EcrHost, Partition};
-pub use iam_user::{IamUserProvider, IamUserProviderBuilder};
 #[cfg(feature = "cli")]
+pub(crate) use http_client::https_client;
+pub use iam_user::{IamUserProvider, IamUserProviderBuilder};
 pub(crate) use instance_role::imds_client;
 pub use instance_role::{InstanceRoleProvider, InstanceRoleProviderBuilder};
 pub(crate) use sdk::SharedSdk;
@@ -209,29 +211,6 @@ impl AwsOptions {
 
 /// Where IMDS is when nothing says otherwise.
 const DEFAULT_IMDS_ENDPOINT: &str = "http://169.254.169.254";
-
-/// The SDK's own HTTPS client (hyper 1 + rustls), with the `ring` crypto provider: what
-/// `default-https-client` builds, minus AWS-LC, whose entropy seeding costs a short-lived
-/// process tens of milliseconds of CPU on its first TLS connection. Every SDK client this crate
-/// makes (through `sdk_config`, the standard chain, the IMDS client) uses one.
-///
-/// One per SDK configuration, not per process: its connection pool is tied to the Tokio
-/// runtime it first ran on.
-pub(crate) fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
-    Builder::new().build_with_connector_fn(|settings, components| {
-        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
-            tls::rustls_provider::CryptoMode::Ring,
-        ));
-        connector.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            connector.set_sleep_impl(components.sleep_impl());
-        }
-        // HTTPS_PROXY / NO_PROXY, as the SDK's default client honours them.
-        connector.set_proxy_config(Some(ProxyConfig::from_env()));
-        connector.build()
-    })
-}
 
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

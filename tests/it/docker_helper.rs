@@ -201,6 +201,31 @@ fn a_second_get_within_the_tokens_life_makes_no_upstream_call() {
     assert!(name.starts_with(&format!("{HOST}-")), "{name}");
 }
 
+/// Root certificates are loaded for the first `https://` call, not before: a process whose
+/// calls are all plain HTTP (here the emulator) never reads them, so a certificate bundle it
+/// cannot use costs it nothing and says nothing.
+#[test]
+fn a_plain_http_endpoint_never_loads_root_certificates() {
+    let s = Setup::new("helper-no-roots");
+    let bundle = s.dir.path().join("not-a-bundle.pem");
+    std::fs::write(&bundle, "not a certificate\n").unwrap();
+    let out = s.get_with(
+        &[
+            ("SSL_CERT_FILE", bundle.to_str().unwrap()),
+            ("REGISTRY_AUTH_NO_DISK_CACHE", "1"),
+            ("REGISTRY_AUTH_LOG", "debug"),
+        ],
+        HOST,
+    );
+    assert_login(&out, HOST);
+    assert_eq!(s.proxy.count(GET_TOKEN), 1);
+    let stderr = text(&out.stderr).to_lowercase();
+    assert!(
+        !stderr.contains("certificate"),
+        "no root certificate was looked for: {stderr}"
+    );
+}
+
 #[test]
 fn concurrent_cold_gets_make_one_upstream_call() {
     let s = Setup::new("helper-concurrent");

@@ -330,6 +330,7 @@ pub enum ReferenceErrorKind {
 type Failure = (usize, ReferenceErrorKind);
 
 /// The parsed domain, as offsets into the input.
+#[derive(Debug, PartialEq)]
 struct DomainSpan {
     host_end: usize,
     end: usize,
@@ -349,6 +350,98 @@ struct Parts<'a> {
     digest: Option<&'a str>,
 }
 
+/// The first component of a reference (up to its first '/' or '@'), read in one pass: the
+/// separators in it, what distribution's domain test looks at, and whether it is a well-formed
+/// `domain-name[:PORT]` (so the domain rules need not read it again).
+struct FirstComponent {
+    /// Where it ends: the first '/' or '@', else the input's end.
+    end: usize,
+    first_colon: Option<usize>,
+    last_colon: Option<usize>,
+    /// It holds a '.' or an uppercase letter.
+    dot_or_upper: bool,
+    /// Up to its first ':' (or its end), it is a well-formed `domain-name`.
+    name_ok: bool,
+}
+
+impl FirstComponent {
+    fn read(bytes: &[u8]) -> Self {
+        let mut first = FirstComponent {
+            end: bytes.len(),
+            first_colon: None,
+            last_colon: None,
+            dot_or_upper: false,
+            name_ok: true,
+        };
+        // The domain-name rules, checked on the way: no empty label, no label that starts
+        // or ends with '-', nothing but letters, digits, '-' and '.'.
+        let mut label_start = 0;
+        let mut in_name = true;
+        for (i, &b) in bytes.iter().enumerate() {
+            if class(b) & (LOWER | DIGIT) != 0 {
+                continue;
+            }
+            match b {
+                b'/' | b'@' => {
+                    first.end = i;
+                    break;
+                }
+                b':' => {
+                    if in_name {
+                        in_name = false;
+                        first.name_ok &= i > label_start && bytes[i - 1] != b'-';
+                    }
+                    first.first_colon = first.first_colon.or(Some(i));
+                    first.last_colon = Some(i);
+                }
+                b'.' => {
+                    first.dot_or_upper = true;
+                    if in_name {
+                        first.name_ok &= i > label_start && bytes[i - 1] != b'-';
+                        label_start = i + 1;
+                    }
+                }
+                b'-' => first.name_ok &= !in_name || i > label_start,
+                b'A'..=b'Z' => first.dot_or_upper = true,
+                _ => first.name_ok &= !in_name,
+            }
+        }
+        if in_name {
+            let end = first.end;
+            first.name_ok &= end > label_start && bytes[end - 1] != b'-';
+        }
+        first
+    }
+
+    /// distribution's `splitDockerDomain` test: `localhost`, or a `.` or `:`, or an uppercase
+    /// letter.
+    fn looks_like_domain(&self, bytes: &[u8]) -> bool {
+        self.dot_or_upper || self.first_colon.is_some() || &bytes[..self.end] == b"localhost"
+    }
+
+    /// `domain := host [':' port]`: the whole component, which a '/' ends.
+    fn domain(&self, bytes: &[u8]) -> Result<DomainSpan, Failure> {
+        let end = self.end;
+        if !self.name_ok {
+            // An IPv6 host, or a malformed one: the rules read it again and say where it
+            // breaks.
+            return scan_domain(bytes, end);
+        }
+        match self.first_colon {
+            None => Ok(DomainSpan {
+                host_end: end,
+                end,
+                port: None,
+            }),
+            Some(colon) => Ok(DomainSpan {
+                host_end: colon,
+                end,
+                port: Some(scan_port(bytes, colon + 1, end)?),
+            }),
+        }
+    }
+}
+
 /// Checks every rule, left to right, so the first failure is the one reported.
 fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     use ReferenceErrorKind as K;
@@ -363,11 +456,13 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
 
     // One pass finds every separator the rules below need. Neither the name nor the tag may
     // hold '@', so the first one starts the digest; a tag is what follows the last ':' when no
-    // '/' comes after it (else the ':' is a port's).
+    // '/' comes after it (else the ':' is a port's). The first component (up to the first '/')
+    // is read once, for what it says as a domain too.
+    let first = FirstComponent::read(bytes);
     let mut at = None;
-    let (mut first_colon, mut last_colon) = (None, None);
+    let (mut first_colon, mut last_colon) = (first.first_colon, first.last_colon);
     let (mut first_slash, mut last_slash) = (None, None);
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(first.end) {
         if class(b) & SEPARATOR == 0 {
             continue;
         }
@@ -397,9 +492,8 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
     // splitDockerDomain: only a first component followed by '/' can be a domain.
     let first_slash = first_slash.filter(|&s| s < name_end);
     let (domain, path_start) = match first_slash {
-        Some(slash) if looks_like_domain(&bytes[..slash]) => {
-            (Some(scan_domain(bytes, slash)?), slash + 1)
-        }
+        // The first '/' ends the first component.
+        Some(slash) if first.looks_like_domain(bytes) => (Some(first.domain(bytes)?), slash + 1),
         _ => (None, 0),
     };
     scan_path(bytes, path_start, name_end)?;
@@ -526,20 +620,15 @@ impl<'a> Parts<'a> {
 /// Whether the input starts with `scheme://` (RFC 3986 scheme characters), `colon` being its
 /// first `:`.
 fn has_scheme(bytes: &[u8], colon: usize) -> bool {
+    // The cheap test first: almost every reference's first ':' is a port's or a tag's.
+    if !bytes[colon..].starts_with(b"://") {
+        return false;
+    }
     let scheme = &bytes[..colon];
     scheme.first().is_some_and(u8::is_ascii_alphabetic)
         && scheme
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        && bytes[colon..].starts_with(b"://")
-}
-
-/// distribution's `splitDockerDomain` test: `localhost`, or a `.` or `:`, or an uppercase letter.
-fn looks_like_domain(first: &[u8]) -> bool {
-    first == b"localhost"
-        || first
-            .iter()
-            .any(|&b| b == b'.' || b == b':' || b.is_ascii_uppercase())
 }
 
 /// `domain := host [':' port]` over `bytes[..end]`.
@@ -547,9 +636,7 @@ fn scan_domain(bytes: &[u8], end: usize) -> Result<DomainSpan, Failure> {
     let host_end = if bytes.first() == Some(&b'[') {
         scan_ipv6(bytes, end)?
     } else {
-        let host_end = bytes[..end].iter().position(|&b| b == b':').unwrap_or(end);
-        scan_domain_name(bytes, host_end)?;
-        host_end
+        scan_domain_name(bytes, end)?
     };
     if host_end == end {
         return Ok(DomainSpan {
@@ -570,15 +657,21 @@ fn scan_domain(bytes: &[u8], end: usize) -> Result<DomainSpan, Failure> {
 }
 
 /// `domain-name := domain-component ('.' domain-component)*` with
-/// `domain-component := [A-Za-z0-9] | [A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]`, over `bytes[..end]`.
-fn scan_domain_name(bytes: &[u8], end: usize) -> Result<(), Failure> {
+/// `domain-component := [A-Za-z0-9] | [A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]`, over `bytes[..end]`
+/// up to its first `:` (where a port starts): returns where the name ends.
+fn scan_domain_name(bytes: &[u8], end: usize) -> Result<usize, Failure> {
     let fail = |at| Err((at, ReferenceErrorKind::InvalidDomain));
     let mut label_start = 0;
+    let mut name_end = end;
     for (i, &b) in bytes[..end].iter().enumerate() {
         if class(b) & (LOWER | DIGIT | UPPER) != 0 {
             continue;
         }
         match b {
+            b':' => {
+                name_end = i;
+                break;
+            }
             b'.' => {
                 if i == label_start {
                     return fail(i);
@@ -594,13 +687,13 @@ fn scan_domain_name(bytes: &[u8], end: usize) -> Result<(), Failure> {
         }
     }
     // The last label: an empty one points at the trailing dot just before it.
-    if end == label_start {
-        return fail(end.saturating_sub(1));
+    if name_end == label_start {
+        return fail(name_end.saturating_sub(1));
     }
-    if bytes[end - 1] == b'-' {
-        return fail(end - 1);
+    if bytes[name_end - 1] == b'-' {
+        return fail(name_end - 1);
     }
-    Ok(())
+    Ok(name_end)
 }
 
 /// `'[' [a-fA-F0-9:]+ ']'` that is also a real IPv6 address; returns the end of the `]`.
@@ -915,4 +1008,69 @@ fn shown(s: &str) -> String {
         cut -= 1;
     }
     format!("{:?}... ({} bytes in all)", &s[..cut], s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The first component read in one pass says what the domain rules, reading it again, say:
+    /// the same separators, the same domain test, and the same domain or the same error.
+    fn agrees_with_the_rules(first: &str) {
+        let input = format!("{first}/repo");
+        let bytes = input.as_bytes();
+        let read = FirstComponent::read(bytes);
+        let end = first.find(['/', '@']).unwrap_or(first.len());
+        assert_eq!(read.end, end, "{input:?}");
+        let component = &bytes[..end];
+        let colons: Vec<usize> = (0..end).filter(|&i| bytes[i] == b':').collect();
+        assert_eq!(read.first_colon, colons.first().copied(), "{input:?}");
+        assert_eq!(read.last_colon, colons.last().copied(), "{input:?}");
+        let looks = component == b"localhost"
+            || component
+                .iter()
+                .any(|&b| b == b'.' || b == b':' || b.is_ascii_uppercase());
+        assert_eq!(read.looks_like_domain(bytes), looks, "{input:?}");
+        assert_eq!(read.domain(bytes), scan_domain(bytes, end), "{input:?}");
+    }
+
+    #[test]
+    fn the_one_pass_domain_agrees_with_the_rules_on_every_kind_of_host() {
+        for first in [
+            "example.com",
+            "Example.COM",
+            "localhost",
+            "localhost:5000",
+            "a",
+            "a-b.c-d:65535",
+            "reg.example.com:65536",
+            "reg.example.com:",
+            "reg.example.com:5x",
+            "reg.example.com:1:2",
+            ":5000",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".a.com",
+            "a.com.",
+            "a.com-",
+            "a_b.com",
+            "[::1]:5000",
+            "[::1]",
+            "[zz]:1",
+            "exämple.com",
+            "a.b@sha256",
+            "",
+        ] {
+            agrees_with_the_rules(first);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_pass_domain_agrees_with_the_rules(first in "[a-cA-C0-9.:_\\-\\[\\]@é]{0,16}") {
+            agrees_with_the_rules(&first);
+        }
+    }
 }

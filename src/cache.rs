@@ -82,7 +82,6 @@ mod store;
 
 use std::fmt;
 use std::future::Future;
-use std::hash::RandomState;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -266,7 +265,11 @@ fn clamp_fraction(fraction: f64) -> f64 {
 // (`tokio::sync::OnceCell` would not do: it hands an error to the caller whose init failed
 // only, and lets the next waiter start a fetch of its own.)
 
-type Slots = hashbrown::HashMap<CacheKey, Arc<Slot>, RandomState>;
+// The keys are hashed with foldhash, seeded per process, not SipHash: a hit hashes an identity
+// and a registry name (often over 100 bytes together) on every resolve, and SipHash was a fifth
+// of the hit path. A key enters the map only after its provider was asked for a token, so
+// nobody can fill it with chosen colliding keys without that many upstream calls.
+type Slots = hashbrown::HashMap<CacheKey, Arc<Slot>, foldhash::fast::RandomState>;
 
 /// An expiry-aware, single-flight cache of registry tokens, one per [`CacheKey`], with an
 /// optional second tier.

@@ -445,17 +445,20 @@ impl DefaultResolver {
         };
         // A provider that depends on the request files its tokens under the request's parts
         // too; every other provider never sees them.
+        let keyed;
         let (identity, target) = match built.provider.request_identity(target.request()) {
-            None => (Arc::clone(&built.identity), target.without_request()),
+            None => (&built.identity, target.without_request()),
             Some(request) => {
                 let identity = built.raw.clone().with_base("request", &request);
-                (self.cache.identity_key().digest(&identity), *target)
+                keyed = self.cache.identity_key().digest(&identity);
+                (&keyed, *target)
             }
         };
-        if let Some(credential) = self.cache.get_fresh(&identity, &registry) {
+        // The hit path borrows: no key is built, no reference count touched but the token's.
+        if let Some(credential) = self.cache.get_fresh(identity, &registry) {
             return Ok(resolved(credential));
         }
-        let key = CacheKey::new(identity, &registry);
+        let key = CacheKey::new(Arc::clone(identity), &registry);
         let provider = &built.provider;
         self.cache
             .get_or_fetch(&key, || provider.fetch(&target))

@@ -60,9 +60,9 @@ pub use chain::{AwsChain, AwsChainProvider, AwsChainProviderBuilder};
 pub use ecr::{get_authorization_token, EcrTarget};
 pub use error::AwsError;
 pub use host::{is_region, EcrHost, Partition};
-#[cfg(feature = "cli")]
 pub(crate) use http_client::https_client;
 pub use iam_user::{IamUserProvider, IamUserProviderBuilder};
+#[cfg(feature = "cli")]
 pub(crate) use instance_role::imds_client;
 pub use instance_role::{InstanceRoleProvider, InstanceRoleProviderBuilder};
 pub(crate) use sdk::SharedSdk;

@@ -426,7 +426,7 @@ def report(warm, cold, args):
     print("| what | wall | CPU | peak RSS |")
     print("|---|---:|---:|---:|")
     rows = [
-        ("cold get http", "`get`, HTTP; the system's roots loaded (the default)"),
+        ("cold get http", "`get`, HTTP; `SSL_CERT_FILE` unset (the default)"),
         ("cold get http ca", "`get`, HTTP; `SSL_CERT_FILE` = the test CA alone"),
         ("boto3 http", "boto3 `get_authorization_token`, HTTP, in process"),
         ("cold get https", "`get`, HTTPS; `SSL_CERT_FILE` = the system's bundle + the test CA"),

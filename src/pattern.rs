@@ -916,6 +916,26 @@ fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> S
 mod tests {
     use super::*;
 
+    #[test]
+    fn what_a_path_says_about_hosts_and_versions() {
+        // (pattern, serves every image of its host, pins tags or digests)
+        for (pattern, whole_host, pins) in [
+            ("reg.example.com", true, false),
+            ("reg.example.com/*", true, false),
+            ("*.example.com:5000/*", true, false),
+            ("reg.example.com/team/*", false, false),
+            ("reg.example.com/team/app", false, false),
+            ("reg.example.com/team/app:v1", false, true),
+            ("reg.example.com/team/app:release-*", false, true),
+            ("reg.example.com/team/app@sha256:*", false, true),
+            ("reg.example.com/team/*/app", false, false),
+        ] {
+            let p = MatchPattern::parse(pattern).unwrap();
+            assert_eq!(p.serves_whole_host(), whole_host, "{pattern} serves_whole_host");
+            assert_eq!(p.pins_version(), pins, "{pattern} pins_version");
+        }
+    }
+
     /// Every string over `alphabet` of at most `max` characters.
     fn strings(alphabet: &[char], max: usize) -> Vec<String> {
         let mut all = vec![String::new()];

@@ -931,7 +931,11 @@ mod tests {
             ("reg.example.com/team/*/app", false, false),
         ] {
             let p = MatchPattern::parse(pattern).unwrap();
-            assert_eq!(p.serves_whole_host(), whole_host, "{pattern} serves_whole_host");
+            assert_eq!(
+                p.serves_whole_host(),
+                whole_host,
+                "{pattern} serves_whole_host"
+            );
             assert_eq!(p.pins_version(), pins, "{pattern} pins_version");
         }
     }

@@ -61,25 +61,28 @@ fn configure<T>(
     connector.set_proxy_config(Some(ProxyConfig::from_env()));
 }
 
+/// The variables that name a proxy for some or all requests.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// Whether a proxy variable names an `https://` proxy: then even a plain `http://` request
 /// needs TLS (to the proxy), and every request takes the TLS connector.
 fn proxy_needs_tls(var: impl Fn(&str) -> Option<String>) -> bool {
-    [
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .filter_map(|name| var(name))
-    .any(|value| {
-        value
-            .trim()
-            .get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    })
+    PROXY_VARIABLES
+        .iter()
+        .filter_map(|name| var(name))
+        .any(|value| {
+            value
+                .trim()
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
 }
 
 #[derive(Debug)]
@@ -184,14 +187,7 @@ mod tests {
         assert!(!with(&[]));
         assert!(!with(&[("HTTP_PROXY", "http://proxy:3128")]));
         assert!(!with(&[("NO_PROXY", "https://x")]));
-        for name in [
-            "HTTP_PROXY",
-            "http_proxy",
-            "HTTPS_PROXY",
-            "https_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
+        for name in PROXY_VARIABLES {
             assert!(with(&[(name, " HTTPS://proxy:3129")]), "{name}");
         }
     }

@@ -917,6 +917,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_and_display_show_the_pattern_as_written() {
+        let p = MatchPattern::parse("Reg.Example.com:5000/team/*").unwrap();
+        assert_eq!(p.to_string(), "Reg.Example.com:5000/team/*");
+        assert_eq!(format!("{p:?}"), r#"MatchPattern("Reg.Example.com:5000/team/*")"#);
+    }
+
+    #[test]
     fn what_a_path_says_about_hosts_and_versions() {
         // (pattern, serves every image of its host, pins tags or digests)
         for (pattern, whole_host, pins) in [

@@ -920,7 +920,10 @@ mod tests {
     fn debug_and_display_show_the_pattern_as_written() {
         let p = MatchPattern::parse("Reg.Example.com:5000/team/*").unwrap();
         assert_eq!(p.to_string(), "Reg.Example.com:5000/team/*");
-        assert_eq!(format!("{p:?}"), r#"MatchPattern("Reg.Example.com:5000/team/*")"#);
+        assert_eq!(
+            format!("{p:?}"),
+            r#"MatchPattern("Reg.Example.com:5000/team/*")"#
+        );
     }
 
     #[test]

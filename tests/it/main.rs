@@ -32,7 +32,6 @@ mod pattern;
 mod policy;
 mod providers;
 mod pull;
-mod reference;
 mod scope;
 mod security;
 mod sources;

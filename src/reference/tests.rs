@@ -1,9 +1,11 @@
-//! Image reference parsing and normalisation: table tests and properties.
+//! Image reference parsing and normalisation: table tests and properties, through the public
+//! API; and the one-pass reading of the first component against the domain rules.
 
 use std::collections::HashSet;
 
 use proptest::prelude::*;
-use registry_auth::reference::{ImageReference, ReferenceErrorKind};
+
+use super::*;
 
 fn hex(len: usize) -> String {
     "0123456789abcdef".chars().cycle().take(len).collect()
@@ -547,5 +549,64 @@ proptest! {
                 prop_assert!(e.to_string().starts_with("invalid image reference "));
             }
         }
+    }
+}
+
+/// The first component read in one pass says what the domain rules, reading it again, say:
+/// the same separators, the same domain test, and the same domain or the same error.
+fn agrees_with_the_rules(first: &str) {
+    let input = format!("{first}/repo");
+    let bytes = input.as_bytes();
+    let read = FirstComponent::read(bytes);
+    let end = first.find(['/', '@']).unwrap_or(first.len());
+    assert_eq!(read.end, end, "{input:?}");
+    let component = &bytes[..end];
+    let colons: Vec<usize> = (0..end).filter(|&i| bytes[i] == b':').collect();
+    assert_eq!(read.first_colon, colons.first().copied(), "{input:?}");
+    assert_eq!(read.last_colon, colons.last().copied(), "{input:?}");
+    let looks = component == b"localhost"
+        || component
+            .iter()
+            .any(|&b| b == b'.' || b == b':' || b.is_ascii_uppercase());
+    assert_eq!(read.looks_like_domain(bytes), looks, "{input:?}");
+    assert_eq!(read.domain(bytes), scan_domain(bytes, end), "{input:?}");
+}
+
+#[test]
+fn the_one_pass_domain_agrees_with_the_rules_on_every_kind_of_host() {
+    for first in [
+        "example.com",
+        "Example.COM",
+        "localhost",
+        "localhost:5000",
+        "a",
+        "a-b.c-d:65535",
+        "reg.example.com:65536",
+        "reg.example.com:",
+        "reg.example.com:5x",
+        "reg.example.com:1:2",
+        ":5000",
+        "-a.com",
+        "a-.com",
+        "a..com",
+        ".a.com",
+        "a.com.",
+        "a.com-",
+        "a_b.com",
+        "[::1]:5000",
+        "[::1]",
+        "[zz]:1",
+        "exämple.com",
+        "a.b@sha256",
+        "",
+    ] {
+        agrees_with_the_rules(first);
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_one_pass_domain_agrees_with_the_rules(first in "[a-cA-C0-9.:_\\-\\[\\]@é]{0,16}") {
+        agrees_with_the_rules(&first);
     }
 }

@@ -454,7 +454,7 @@ impl DefaultResolver {
                 (&keyed, *target)
             }
         };
-        // The hit path borrows: no key is built, no reference count touched but the token's.
+        // The hit path borrows the identity: no key is built and nothing of it is cloned.
         if let Some(credential) = self.cache.get_fresh(identity, &registry) {
             return Ok(resolved(credential));
         }

@@ -569,6 +569,20 @@ fn agrees_with_the_rules(first: &str) {
             .iter()
             .any(|&b| b == b'.' || b == b':' || b.is_ascii_uppercase());
     assert_eq!(read.looks_like_domain(bytes), looks, "{input:?}");
+    // The one pass vouches for exactly the names the rules accept (up to the first ':'): a
+    // well-formed host never takes the slow path, a malformed one always does.
+    assert_eq!(
+        read.dot_or_upper,
+        component
+            .iter()
+            .any(|&b| b == b'.' || b.is_ascii_uppercase()),
+        "{input:?}"
+    );
+    assert_eq!(
+        read.name_ok,
+        scan_domain_name(bytes, end).is_ok(),
+        "{input:?}"
+    );
     assert_eq!(read.domain(bytes), scan_domain(bytes, end), "{input:?}");
 }
 
@@ -609,4 +623,17 @@ proptest! {
     fn the_one_pass_domain_agrees_with_the_rules(first in "[a-cA-C0-9.:_\\-\\[\\]@é]{0,16}") {
         agrees_with_the_rules(&first);
     }
+}
+
+#[test]
+fn a_borrowed_reference_shows_its_normal_form() {
+    let mut scratch = String::new();
+    let image = ImageRef::parse("Registry.Example.com:5000/team/app", &mut scratch).unwrap();
+    assert_eq!(image.as_str(), "Registry.Example.com:5000/team/app:latest");
+    assert_eq!(image.to_string(), image.as_str());
+    assert_eq!(image.to_owned().as_str(), image.as_str());
+    let written = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let image = ImageRef::parse(written, &mut scratch).unwrap();
+    assert_eq!(image.as_str(), written);
+    assert_eq!(format!("{image}"), written);
 }

@@ -280,6 +280,12 @@ fn invalid_references_name_the_rule_and_the_byte() {
         ("example.com./x".into(), K::InvalidDomain, 11),
         (".example.com/x".into(), K::InvalidDomain, 0),
         ("example..com/x".into(), K::InvalidDomain, 8),
+        ("example.com-/x".into(), K::InvalidDomain, 11),
+        ("example-:5000/x".into(), K::InvalidDomain, 7),
+        ("example.com.:5000/x".into(), K::InvalidDomain, 11),
+        // Not schemes (one starts with a digit, one holds a '_'): read as a domain and port.
+        ("9p://host/x".into(), K::InvalidPort, 3),
+        ("a_b://x/y".into(), K::InvalidDomain, 1),
         ("-example.com/x".into(), K::InvalidDomain, 0),
         ("example-.com/x".into(), K::InvalidDomain, 7),
         ("exa_mple.com/x".into(), K::InvalidDomain, 3),
@@ -636,4 +642,22 @@ fn a_borrowed_reference_shows_its_normal_form() {
     let image = ImageRef::parse(written, &mut scratch).unwrap();
     assert_eq!(image.as_str(), written);
     assert_eq!(format!("{image}"), written);
+}
+
+#[test]
+fn a_reference_already_in_normal_form_is_not_copied() {
+    let mut scratch = String::from("left over");
+    for written in [
+        "registry.example.com/team/app:v1",
+        "registry.example.com/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "localhost:5000/app:v1",
+    ] {
+        let image = ImageRef::parse(written, &mut scratch).unwrap();
+        assert_eq!(image.as_str(), written);
+        assert_eq!(scratch, "left over", "{written} was copied");
+    }
+    // Normalising writes into the scratch buffer, replacing what was there.
+    let image = ImageRef::parse("registry.example.com/team/app", &mut scratch).unwrap();
+    assert_eq!(image.as_str(), "registry.example.com/team/app:latest");
+    assert_eq!(scratch, "registry.example.com/team/app:latest");
 }

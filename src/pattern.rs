@@ -740,12 +740,11 @@ pub struct Explanation {
     pub candidates: Vec<Candidate>,
 }
 
-/// Whether a pattern at `index` with specificity `s` beats the current best.
-pub(crate) fn beats(s: Specificity, index: usize, best: Option<(Specificity, usize)>) -> bool {
-    match best {
-        None => true,
-        Some((bs, bi)) => s > bs || (s == bs && index < bi),
-    }
+/// Whether a pattern with specificity `s`, listed after the current best, beats it: only by
+/// being strictly more specific, so that among equals the one listed first wins. Callers go
+/// through the patterns in the order they are listed.
+pub(crate) fn beats(s: Specificity, best: Option<(Specificity, usize)>) -> bool {
+    best.is_none_or(|(bs, _)| s > bs)
 }
 
 /// The index of the most specific pattern that matches `image`, by a plain scan.
@@ -759,7 +758,7 @@ where
     let image = image.into();
     let mut best: Option<(Specificity, usize)> = None;
     for (i, p) in patterns.into_iter().enumerate() {
-        if p.matches(image) && beats(p.specificity, i, best) {
+        if p.matches(image) && beats(p.specificity, best) {
             best = Some((p.specificity, i));
         }
     }
@@ -867,7 +866,7 @@ where
     let permitted = || matched.iter().filter(|(_, _, out)| out.is_none());
     let mut best: Option<(Specificity, usize)> = None;
     for &(index, p, _) in permitted() {
-        if beats(p.specificity, index, best) {
+        if beats(p.specificity, best) {
             best = Some((p.specificity, index));
         }
     }
@@ -875,7 +874,7 @@ where
     // the winner beats it is the rule that decided.
     let mut runner_up: Option<(Specificity, usize)> = None;
     for &(index, p, _) in permitted() {
-        if best.is_some_and(|(_, w)| w != index) && beats(p.specificity, index, runner_up) {
+        if best.is_some_and(|(_, w)| w != index) && beats(p.specificity, runner_up) {
             runner_up = Some((p.specificity, index));
         }
     }
@@ -915,6 +914,97 @@ fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explain_names_the_winner_the_runner_up_and_each_losers_rule() {
+        let patterns: Vec<MatchPattern> = [
+            "reg.example.com/*",
+            "reg.example.com/team/*",
+            "*.example.com/*",
+            "reg.example.com/team/*/x",
+            "other.example.com/*",
+        ]
+        .iter()
+        .map(|p| MatchPattern::parse(p).unwrap())
+        .collect();
+        let mut scratch = String::new();
+        let image = ImageRef::parse("reg.example.com/team/app:v1", &mut scratch).unwrap();
+        let explained = explain(&patterns, image);
+        assert_eq!(explained.winner, Some(1));
+        let reasons: Vec<(usize, &str)> = explained
+            .candidates
+            .iter()
+            .map(|c| (c.index, c.reason.as_str()))
+            .collect();
+        // The runner-up is the entry that would have won without the winner: [0], which beats
+        // the wildcard host [2]; the winner beats it on the literal path prefix.
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(reasons[0].0, 0);
+        assert!(reasons[0].1.starts_with("lost to [1]: "), "{reasons:?}");
+        assert_eq!(reasons[1].0, 1);
+        assert!(reasons[1].1.starts_with("won over [0]: "), "{reasons:?}");
+        assert!(reasons[1].1.contains("path"), "{reasons:?}");
+        assert_eq!(reasons[2].0, 2);
+        assert!(reasons[2].1.starts_with("lost to [1]: "), "{reasons:?}");
+        assert!(reasons[2].1.contains("wildcard"), "{reasons:?}");
+
+        // Alone, a pattern wins for being the only one; equals go to the one listed first.
+        let alone = explain(
+            &patterns[4..],
+            ImageRef::parse("other.example.com/a", &mut scratch).unwrap(),
+        );
+        assert_eq!(alone.winner, Some(0));
+        assert_eq!(alone.candidates[0].reason, "won: the only matching pattern");
+        let twins = [
+            MatchPattern::parse("reg.example.com/*").unwrap(),
+            MatchPattern::parse("reg.example.com").unwrap(),
+        ];
+        let tie = explain(
+            &twins,
+            ImageRef::parse("reg.example.com/a", &mut scratch).unwrap(),
+        );
+        assert_eq!(tie.winner, Some(0));
+        assert_eq!(
+            tie.candidates[0].reason,
+            "won over [1]: equally specific, listed first"
+        );
+        assert!(tie.candidates[1].reason.starts_with("lost to [0]: "));
+        assert_eq!(
+            best_match(
+                &twins,
+                ImageRef::parse("reg.example.com/a", &mut scratch).unwrap()
+            ),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn first_duplicate_names_the_later_and_the_earlier_position() {
+        let p = |s: &str| MatchPattern::parse(s).unwrap();
+        assert_eq!(
+            first_duplicate(&[p("a.example.com/*"), p("b.example.com/*")]),
+            None
+        );
+        assert_eq!(first_duplicate(&[] as &[MatchPattern]), None);
+        assert_eq!(
+            first_duplicate(&[
+                p("a.example.com/x"),
+                p("b.example.com/*"),
+                p("c.example.com/*"),
+                p("B.example.com"),
+                p("a.example.com/x"),
+            ]),
+            Some((3, 1))
+        );
+        assert_eq!(
+            first_duplicate(&[
+                p("c.example.com/*"),
+                p("a.example.com/x"),
+                p("a.example.com/x")
+            ]),
+            Some((2, 1))
+        );
+    }
 
     #[test]
     fn debug_and_display_show_the_pattern_as_written() {

@@ -317,6 +317,7 @@ fn invalid_references_name_the_rule_and_the_byte() {
         ("foo:ta+g".into(), K::InvalidTag, 6),
         ("foo@".into(), K::InvalidDigest, 4),
         ("foo@sha256".into(), K::InvalidDigest, 10),
+        ("foo@sha2$56".into(), K::InvalidDigest, 8),
         ("foo@sha256:".into(), K::InvalidDigest, 11),
         ("foo@1sha:abc".into(), K::InvalidDigest, 4),
         ("foo@sha-:abc".into(), K::InvalidDigest, 8),

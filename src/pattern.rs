@@ -979,6 +979,18 @@ mod tests {
     }
 
     #[test]
+    fn a_literal_path_too_long_for_any_image_names_the_limit() {
+        let long = format!("reg.example.com/{}", "a".repeat(256));
+        let err = MatchPattern::parse(&long).unwrap_err().to_string();
+        assert!(
+            err.contains("a repository is at most 255 characters"),
+            "{err}"
+        );
+        let fits = format!("reg.example.com/{}", "a".repeat(255));
+        assert!(MatchPattern::parse(&fits).is_ok());
+    }
+
+    #[test]
     fn first_duplicate_names_the_later_and_the_earlier_position() {
         let p = |s: &str| MatchPattern::parse(s).unwrap();
         assert_eq!(

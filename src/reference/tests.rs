@@ -662,3 +662,27 @@ fn a_reference_already_in_normal_form_is_not_copied() {
     assert_eq!(image.as_str(), "registry.example.com/team/app:latest");
     assert_eq!(scratch, "registry.example.com/team/app:latest");
 }
+
+#[test]
+fn a_tag_too_long_is_told_its_limit_and_a_bad_character_is_not() {
+    let long = format!("foo:{}", "a".repeat(129));
+    let err = ImageReference::parse(&long).unwrap_err().to_string();
+    assert!(err.contains("shorten the tag to 128 characters"), "{err}");
+    for input in ["foo:ta+g", "foo:_tag%"] {
+        let err = ImageReference::parse(input).unwrap_err().to_string();
+        assert!(!err.contains("shorten the tag"), "{input}: {err}");
+    }
+}
+
+#[test]
+fn a_long_input_is_cut_on_a_character_boundary_in_messages() {
+    // 'é' takes bytes 99 and 100: the shown part stops before it, at byte 99.
+    let input = format!("{}é{}", "a".repeat(99), "B".repeat(20));
+    let err = ImageReference::parse(&input).unwrap_err().to_string();
+    let shown = format!("{:?}...", "a".repeat(99));
+    assert!(err.contains(&shown), "{err}");
+    assert!(
+        err.contains(&format!("({} bytes in all)", input.len())),
+        "{err}"
+    );
+}

@@ -15,6 +15,7 @@
 use std::sync::OnceLock;
 
 use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
@@ -109,6 +110,12 @@ impl HttpClient for SchemeClient {
             tls: OnceLock::new(),
         }
         .into_shared()
+    }
+
+    // Not `validate_base_client_config`: the SDK's client builds its connector there, roots
+    // and all, which is what this client puts off until an `https://` request.
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.tls.connector_metadata()
     }
 }
 

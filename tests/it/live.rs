@@ -56,6 +56,19 @@ fn basic_entry(pattern: &str, user: &str, password: &str) -> RegistryEntry {
     )
 }
 
+/// `HOST/*` as `robot` with `password`, and `HOST/locked/*` as `robot` with a wrong password.
+fn robot_with_a_locked_path(host: &str, password: &str) -> DefaultResolver {
+    DefaultResolver::builder()
+        .entry(basic_entry(&format!("{host}/*"), "robot", password))
+        .entry(basic_entry(
+            &format!("{host}/locked/*"),
+            "robot",
+            "wrong-password",
+        ))
+        .build()
+        .unwrap()
+}
+
 async fn check(resolver: &DefaultResolver, image: &str) -> ImageCheck {
     let image = ImageReference::parse(image).unwrap();
     live::check_image(resolver, &ResolveContext::unscoped(), &image).await
@@ -292,15 +305,7 @@ fn plain_registry(password: &str) -> (Registry, String) {
 async fn a_plain_registry_answers_ok_wrong_password_unknown_tag_and_unknown_repository() {
     let (registry, digest) = plain_registry("robot-pass-1");
     let host = &registry.addr;
-    let resolver = DefaultResolver::builder()
-        .entry(basic_entry(&format!("{host}/*"), "robot", "robot-pass-1"))
-        .entry(basic_entry(
-            &format!("{host}/locked/*"),
-            "robot",
-            "wrong-password",
-        ))
-        .build()
-        .unwrap();
+    let resolver = robot_with_a_locked_path(host, "robot-pass-1");
     let ok = check(&resolver, &format!("{host}/tiny:v1")).await;
     assert_verdict(&ok, Verdict::Ok, &[&digest, "user robot"]);
     let pinned = check(&resolver, &format!("{host}/tiny@{digest}")).await;
@@ -351,15 +356,7 @@ async fn a_bearer_token_service_in_front_of_the_registry() {
         ],
     );
     let host = proxy.endpoint.trim_start_matches("http://").to_owned();
-    let resolver = DefaultResolver::builder()
-        .entry(basic_entry(&format!("{host}/*"), "robot", "robot-pass-2"))
-        .entry(basic_entry(
-            &format!("{host}/locked/*"),
-            "robot",
-            "wrong-password",
-        ))
-        .build()
-        .unwrap();
+    let resolver = robot_with_a_locked_path(&host, "robot-pass-2");
     let ok = check(&resolver, &format!("{host}/tiny:v1")).await;
     assert_verdict(&ok, Verdict::Ok, &[&digest]);
     let tag = check(&resolver, &format!("{host}/tiny:v9")).await;

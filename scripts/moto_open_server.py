@@ -17,11 +17,12 @@ for any token, without verifying it. SIGTERM or SIGINT -> exit 0; with
 """
 
 import argparse
-import signal
 import sys
-import threading
+import time
 
 from moto.server import ThreadedMotoServer
+
+from loopback import stop_on_signal_or_stdin_eof
 
 
 def main(argv):
@@ -30,28 +31,20 @@ def main(argv):
     args = p.parse_args(argv)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    done = threading.Event()
-
-    def on_signal(signum, _frame):
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if args.exit_on_stdin_eof:
-        def watch_stdin():
-            try:
-                while sys.stdin.buffer.read(4096):
-                    pass
-            except OSError:
-                pass
-            done.set()
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
+    stop_on_signal_or_stdin_eof(args.exit_on_stdin_eof)
     _, port = server.get_host_and_port()
     sys.stdout.write(f"PORT {port}\n")
     sys.stdout.flush()
-    done.wait()
-    server.stop()
+    try:
+        # Until a signal (or the end of stdin) raises SystemExit here. Short sleeps, as
+        # serve_forever's poll: a signal raised by the stdin watcher's thread is handled only
+        # when the main thread wakes.
+        while True:
+            time.sleep(0.5)
+    except SystemExit:
+        pass
+    finally:
+        server.stop()
     return 0
 
 

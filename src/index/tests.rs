@@ -1,5 +1,8 @@
-//! Unit tests of the index's internals; the equivalence with the plain scan is tested from
-//! outside.
+//! Unit tests of the index: its internals, and the property that it answers exactly as the
+//! plain scan (`pattern::best_match`, the oracle) does.
+
+use proptest::prelude::*;
+use proptest::sample::select;
 
 use super::*;
 use crate::pattern;
@@ -226,5 +229,219 @@ fn large_groups_find_every_prefix() {
             pattern::best_match(&list, &r),
             "{reference}"
         );
+    }
+}
+
+#[test]
+fn the_accessors_give_the_patterns_in_position_order() {
+    let (index, list) = index(&["*.io/*", "ghcr.io/org/*", "ghcr.io/org/*"]);
+    assert_eq!(index.len(), 3);
+    assert!(!index.is_empty());
+    assert_eq!(index.patterns(), &list[..]);
+    assert_eq!(index.pattern(1), Some(&list[1]));
+    assert_eq!(index.pattern(3), None);
+    let empty = PatternIndex::default();
+    assert_eq!((empty.len(), empty.is_empty()), (0, true));
+    assert_eq!(empty.best_match(&image("ghcr.io/org/tool")), None);
+}
+
+#[test]
+fn debug_counts_patterns_literal_hosts_and_wildcard_hosts_and_shapes() {
+    let long_wild = format!("{}*", "a.".repeat(MAX_SHAPE_LABELS));
+    let (index, _) = index(&[
+        "ghcr.io/*",
+        "ghcr.io/org/*",
+        "quay.io:5000/*",
+        "*.io/*",
+        "*.dev/*",
+        "a.*.com/*",
+        &long_wild,
+    ]);
+    assert_eq!(
+        format!("{index:?}"),
+        "PatternIndex { patterns: 7, literal_hosts: 2, wildcard_hosts: 4, wildcard_shapes: 2 }"
+    );
+}
+
+const DIGEST_1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const DIGEST_2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A few labels, upper case among them (hosts compare ASCII-case-insensitively), and a longer
+/// one so that runs of literal labels are compared over more than a word.
+fn literal_label() -> impl Strategy<Value = String> {
+    select(&["a", "b", "A", "B", "a", "b", "registry-1", "Registry-1"][..]).prop_map(str::to_owned)
+}
+
+fn wildcard_label() -> impl Strategy<Value = String> {
+    select(&["*", "a*", "*b", "a*b", "*a*", "*B", "reg*-1", "*-*"][..]).prop_map(str::to_owned)
+}
+
+fn host_label() -> impl Strategy<Value = String> {
+    prop_oneof![literal_label(), wildcard_label()]
+}
+
+fn port() -> impl Strategy<Value = Option<u16>> {
+    prop_oneof![8 => Just(None), 3 => Just(Some(5000)), 1 => Just(Some(80))]
+}
+
+/// One host most of the time, so that hosts are shared and large groups (the sorted-prefix
+/// path of the index) are common.
+fn hot_host() -> impl Strategy<Value = String> {
+    select(&["a.b", "A.b", "a.B"][..]).prop_map(str::to_owned)
+}
+
+/// More labels than a wildcard shape may have (those hosts are tried one by one), or exactly
+/// as many.
+fn many_labels(labels: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+    prop::collection::vec(labels, MAX_SHAPE_LABELS..=MAX_SHAPE_LABELS + 1).prop_map(|l| l.join("."))
+}
+
+fn pattern_host() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => hot_host(),
+        // Wildcard hosts that match the hot host, several with equal host specificity.
+        4 => select(&["*.b", "a.*", "*.B", "A.*", "*.*", "a*.b", "*a.b", "a.b*"][..])
+            .prop_map(str::to_owned),
+        1 => Just("docker.io".to_owned()),
+        2 => prop::collection::vec(literal_label(), 1..=3).prop_map(|l| l.join(".")),
+        // Mostly two labels, like the hot host, so that wildcard hosts match often.
+        4 => prop::collection::vec(host_label(), 2..=2).prop_map(|l| l.join(".")),
+        3 => prop::collection::vec(host_label(), 1..=4).prop_map(|l| l.join(".")),
+        1 => many_labels(select(&["a", "a", "A", "*", "a*"][..]).prop_map(str::to_owned)),
+    ]
+}
+
+fn pattern_path() -> impl Strategy<Value = Option<String>> {
+    let segment = select(
+        &[
+            "x",
+            "y",
+            "x-y",
+            "*",
+            "x*",
+            "?",
+            "*y",
+            "x?",
+            "library",
+            "library-y",
+        ][..],
+    );
+    let version = prop_oneof![
+        6 => Just(String::new()),
+        1 => Just(":v1".to_owned()),
+        1 => Just(":latest".to_owned()),
+        1 => Just(":*".to_owned()),
+        1 => Just(":v?".to_owned()),
+        1 => Just("@*".to_owned()),
+        1 => Just(format!("@{DIGEST_1}")),
+        1 => Just(format!(":v1@{DIGEST_1}")),
+        1 => Just(":v1@sha256:*".to_owned()),
+    ];
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some("*".to_owned())),
+        8 => (prop::collection::vec(segment, 1..=3), version)
+            .prop_map(|(s, v)| Some(format!("{}{v}", s.join("/")))),
+    ]
+}
+
+fn pattern_strategy() -> impl Strategy<Value = MatchPattern> {
+    (pattern_host(), port(), pattern_path()).prop_filter_map(
+        "the alphabet only makes valid patterns",
+        |(host, port, path)| {
+            let mut s = host;
+            if let Some(p) = port {
+                s.push_str(&format!(":{p}"));
+            }
+            if let Some(p) = path {
+                s.push('/');
+                s.push_str(&p);
+            }
+            MatchPattern::parse(&s).ok()
+        },
+    )
+}
+
+fn reference_strategy() -> impl Strategy<Value = ImageReference> {
+    let host = prop_oneof![
+        3 => hot_host(),
+        2 => prop::collection::vec(literal_label(), 2..=2).prop_map(|l| l.join(".")),
+        2 => prop::collection::vec(literal_label(), 1..=4).prop_map(|l| l.join(".")),
+        1 => many_labels(select(&["a", "A", "a"][..]).prop_map(str::to_owned)),
+    ];
+    let repo = prop::collection::vec(
+        select(&["x", "y", "x-y", "library", "library-y"][..]),
+        1..=3,
+    )
+    .prop_map(|s| s.join("/"));
+    let tag = select(&["", ":v1", ":v2", ":latest"][..]);
+    let digest = select(&["", "", DIGEST_1, DIGEST_2][..]);
+    (host, port(), repo, tag, digest).prop_filter_map(
+        "the alphabet only makes valid references",
+        |(host, port, repo, tag, digest)| {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let digest = if digest.is_empty() {
+                String::new()
+            } else {
+                format!("@{digest}")
+            };
+            // A one-label host without a port is a Docker Hub path component, as in docker.
+            ImageReference::parse(&format!("{host}{port}/{repo}{tag}{digest}")).ok()
+        },
+    )
+}
+
+/// The matching positions, best first: what `accept` must see, in this order.
+fn ranked(list: &[MatchPattern], image: &ImageReference) -> Vec<usize> {
+    let mut matching: Vec<usize> = (0..list.len())
+        .filter(|&i| list[i].matches(image))
+        .collect();
+    matching.sort_by_key(|&i| Reverse((list[i].specificity(), Reverse(i))));
+    matching
+}
+
+/// 10,000 cases a run, or `PROPTEST_CASES` when it is set (the mutation runner's quick stage
+/// sets fewer).
+fn cases() -> ProptestConfig {
+    let mut config = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        config.cases = 10_000;
+    }
+    config
+}
+
+proptest! {
+    #![proptest_config(cases())]
+
+    #[test]
+    fn index_agrees_with_the_plain_scan(
+        list in prop::collection::vec(pattern_strategy(), 0..=32),
+        images in prop::collection::vec((reference_strategy(), any::<u64>()), 1..=8),
+    ) {
+        let index = PatternIndex::new(list.clone());
+        prop_assert_eq!(index.len(), list.len());
+        for (image, accepted) in &images {
+            let oracle = pattern::best_match(&list, image);
+            prop_assert_eq!(index.best_match(image), oracle, "image {}", image);
+
+            // best_match_by == the oracle over only the accepted patterns, and `accept` sees
+            // exactly the matches ranked above the winner, best first, then the winner.
+            let accept = |i: usize| accepted >> (i % 64) & 1 == 1;
+            let kept: Vec<usize> = (0..list.len()).filter(|&i| accept(i)).collect();
+            let restricted = pattern::best_match(kept.iter().map(|&i| &list[i]), image)
+                .map(|k| kept[k]);
+            let mut seen = Vec::new();
+            let got = index.best_match_by(image, |i| {
+                seen.push(i);
+                accept(i)
+            });
+            prop_assert_eq!(got, restricted, "image {} accepted {:#x}", image, accepted);
+            let ranked = ranked(&list, image);
+            let expected_seen = match ranked.iter().position(|&i| accept(i)) {
+                Some(k) => &ranked[..=k],
+                None => &ranked[..],
+            };
+            prop_assert_eq!(&seen[..], expected_seen, "image {}", image);
+        }
     }
 }

@@ -184,7 +184,7 @@ const INDEXES: &[(&[&str], &[&str], u64)] = &[
         ],
         0x7457_af41_0101_2535,
     ),
-    // The two cases the property test (tests/index_equivalence.rs) once shrank to.
+    // The two cases the index property test (`index::tests::index_agrees_with_the_plain_scan`) once shrank to.
     (
         &["A.b", "a.b", "a.b", "a.b", "a.b", "a.b", "a.b", "a.b", "a.b/x"],
         &["a.b/y"],

@@ -20,7 +20,7 @@ mod fuzz_regressions;
 mod gcp;
 mod host_selection;
 mod hygiene;
-mod index_equivalence;
+mod index_allocation;
 mod kubelet;
 mod kubelet_schema;
 mod label_glob;

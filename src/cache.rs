@@ -79,6 +79,8 @@ mod clock;
 mod disk;
 mod key;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::future::Future;

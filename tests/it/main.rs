@@ -6,12 +6,10 @@
 mod support;
 
 mod azure;
-mod cache;
 mod claims;
 mod cli;
 mod completions;
 mod config;
-mod disk_cache;
 mod docker_helper;
 mod doctor;
 mod ecr_host;

@@ -1,4 +1,4 @@
-//! The token cache, driven by a `ManualClock`: time is moved, never slept through.
+//! Tests of the token cache, driven by a `ManualClock`: time is moved, never slept through.
 //!
 //! Concurrency tests that need "every caller has joined the flight" run on a current-thread
 //! runtime, where a spawned task runs until it blocks as soon as the test task yields; every
@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use registry_auth::cache::{
+use crate::cache::{
     CacheKey, CachePolicy, Clock, IdentityKey, ManualClock, StoreGuard, StoredToken, SystemClock,
     TokenCache, TokenStore,
 };
-use registry_auth::{Error, RegistryCredential};
+use crate::{Error, RegistryCredential};
 use secrecy::SecretString;
 use tokio::sync::Notify;
 
@@ -779,15 +779,17 @@ fn the_cache_and_its_futures_can_cross_threads() {
 }
 
 /// A cache over `store` reading `clock`: one "process" sharing the store with others.
-fn process(store: &registry_auth::cache::DiskStore, clock: &ManualClock) -> TokenCache {
+#[cfg(unix)]
+fn process(store: &crate::cache::DiskStore, clock: &ManualClock) -> TokenCache {
     TokenCache::new(CachePolicy::default(), Arc::new(clock.clone()))
         .with_store(Arc::new(store.clone()))
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn the_store_is_asked_first_and_judged_at_the_half_life_and_margin_boundaries() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let store = crate::cache::DiskStore::open(tmp.path().join("c")).unwrap();
     let clock = ManualClock::new(start());
     let fetches = AtomicUsize::new(0);
 
@@ -845,10 +847,11 @@ async fn the_store_is_asked_first_and_judged_at_the_half_life_and_margin_boundar
     assert!(err.to_string().contains("throttled"), "{err}");
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn passwords_without_expiry_are_kept_in_memory_and_never_written_to_the_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let store = crate::cache::DiskStore::open(tmp.path().join("c")).unwrap();
     let clock = ManualClock::new(start());
     let cache = process(&store, &clock);
     let fetches = AtomicUsize::new(0);
@@ -897,10 +900,11 @@ fn the_policy_judges_freshness_and_servability_at_the_exact_boundaries() {
     );
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn without_refresh_ahead_a_stored_token_is_fresh_until_the_margin_and_not_at_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let store = registry_auth::cache::DiskStore::open(tmp.path().join("c")).unwrap();
+    let store = crate::cache::DiskStore::open(tmp.path().join("c")).unwrap();
     let clock = ManualClock::new(start());
     let policy = CachePolicy::default().with_refresh_fraction(1.0);
     let margin = policy.expiry_margin;
@@ -977,7 +981,7 @@ struct RecordingStore {
     locks: AtomicUsize,
 }
 
-#[registry_auth::async_trait]
+#[async_trait::async_trait]
 impl TokenStore for RecordingStore {
     fn load(&self, key: &CacheKey) -> Option<StoredToken> {
         let tokens = self.tokens.lock().unwrap();

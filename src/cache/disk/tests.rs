@@ -5,9 +5,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use registry_auth::cache::{CacheKey, DiskStore, StoredToken, TokenStore};
-use registry_auth::RegistryCredential;
 use secrecy::SecretString;
+
+use super::*;
+use crate::cache::{CacheKey, DiskStore, StoredToken, TokenStore};
+use crate::RegistryCredential;
 
 fn key(identity: &str) -> CacheKey {
     CacheKey::new(identity, "123456789012.dkr.ecr.us-east-1.amazonaws.com")
@@ -304,4 +306,280 @@ fn the_identity_key_is_kept_private_and_shared_by_every_opening() {
     let c = DiskStore::open(&dir).unwrap();
     assert_ne!(c.identity_key().to_bytes(), a.identity_key().to_bytes());
     assert_eq!(mode(&key_file), 0o600);
+}
+
+// The store's internals.
+
+#[test]
+fn file_names_come_from_the_key_and_differ_by_identity() {
+    let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    let a = file_stem(&CacheKey::new("iam-user key=AKIAEXAMPLE", registry));
+    let b = file_stem(&CacheKey::new("instance-role role=Worker", registry));
+    assert!(
+        a.starts_with("123456789012.dkr.ecr.us-east-1.amazonaws.com-"),
+        "{a}"
+    );
+    assert_ne!(a, b);
+    assert_eq!(
+        a,
+        file_stem(&CacheKey::new("iam-user key=AKIAEXAMPLE", registry)),
+        "stable"
+    );
+    let port = file_stem(&CacheKey::new("x", "localhost:5000"));
+    assert!(port.starts_with("localhost_5000-"), "{port}");
+}
+
+#[test]
+fn fnv_is_the_published_function() {
+    let mut h = Fnv::new();
+    h.write(b"a");
+    assert_eq!(h.0, 0xaf63_dc4c_8601_ec8c);
+}
+
+/// A uid that owns none of the files a test makes: opened as it, the store sees every file
+/// and the directory as another user's, without root and without `chown`.
+fn someone_else() -> u32 {
+    let me = rustix::process::geteuid().as_raw();
+    let other = me.wrapping_add(1);
+    assert_ne!(me, other);
+    other
+}
+
+fn the_key() -> CacheKey {
+    key("iam-user key=AKIAEXAMPLE")
+}
+
+fn the_token() -> StoredToken {
+    token(credential(), at(1_800_000_000))
+}
+
+/// A store over a fresh directory, and the same directory as another user would open it
+/// if its owner checks passed (so each file's own check is what is tested).
+fn mine_and_theirs() -> (tempfile::TempDir, DiskStore, DiskStore) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mine = DiskStore::open(tmp.path().join("c")).unwrap();
+    let theirs = DiskStore {
+        uid: someone_else(),
+        warned: Arc::default(),
+        ..mine.clone()
+    };
+    (tmp, mine, theirs)
+}
+
+#[test]
+fn a_directory_owned_by_another_user_is_refused_naming_the_owner() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    DiskStore::open(&dir).unwrap();
+    let me = rustix::process::geteuid().as_raw();
+    let e = DiskStore::open_as(dir.clone(), someone_else())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&dir.display().to_string())
+            && e.contains("refusing")
+            && e.contains(&format!("owned by uid {me}, not by this user")),
+        "{e}"
+    );
+    // A new directory is made by us, so it is ours: opened as another user, refused too.
+    let e = DiskStore::open_as(tmp.path().join("new"), someone_else())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("owned by uid"), "{e}");
+}
+
+#[test]
+fn a_token_file_owned_by_another_user_is_a_miss() {
+    let (_tmp, mine, theirs) = mine_and_theirs();
+    mine.save(&the_key(), &the_token()).unwrap();
+    assert!(mine.load(&the_key()).is_some(), "the file itself is good");
+    assert!(
+        theirs.load(&the_key()).is_none(),
+        "another user's file is trusted"
+    );
+    let refused = theirs.warned.lock().unwrap().clone();
+    assert_eq!(refused, HashSet::from([mine.path_for(&the_key())]));
+}
+
+#[tokio::test]
+async fn a_lock_file_owned_by_another_user_is_not_used() {
+    let (_tmp, mine, theirs) = mine_and_theirs();
+    assert!(
+        mine.lock(&the_key()).await.is_held(),
+        "the lock file is good"
+    );
+    assert!(
+        !theirs.lock(&the_key()).await.is_held(),
+        "another user's lock file was used"
+    );
+}
+
+#[test]
+fn an_identity_key_owned_by_another_user_is_refused_and_left_alone() {
+    let (tmp, _mine, theirs) = mine_and_theirs();
+    let path = tmp.path().join("c").join(KEY_FILE);
+    let before = fs::read(&path).unwrap();
+    let e = theirs.read_or_make_key().unwrap_err().to_string();
+    let me = rustix::process::geteuid().as_raw();
+    assert!(
+        e.contains(KEY_FILE) && e.contains(&format!("owned by uid {me}")),
+        "{e}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn the_default_directory_is_under_an_absolute_xdg_cache_home_else_home() {
+    // The only test that sets XDG_CACHE_HOME; it puts back what was there.
+    let saved = std::env::var_os("XDG_CACHE_HOME");
+    std::env::set_var("XDG_CACHE_HOME", "/var/cache/someone");
+    let absolute = DiskStore::default_dir();
+    std::env::set_var("XDG_CACHE_HOME", "relative/cache");
+    let relative = DiskStore::default_dir();
+    match saved {
+        Some(value) => std::env::set_var("XDG_CACHE_HOME", value),
+        None => std::env::remove_var("XDG_CACHE_HOME"),
+    }
+    assert_eq!(
+        absolute,
+        Some(PathBuf::from("/var/cache/someone/registry-auth"))
+    );
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    assert_eq!(relative, home.map(|h| h.join(".cache/registry-auth")));
+}
+
+#[test]
+fn debug_shows_the_directory_and_the_lock_wait_only() {
+    let (tmp, mine, _) = mine_and_theirs();
+    let text = format!("{:?}", mine.with_lock_wait(Duration::from_secs(7)));
+    assert_eq!(
+        text,
+        format!(
+            "DiskStore {{ dir: {:?}, lock_wait: 7s, .. }}",
+            tmp.path().join("c")
+        )
+    );
+}
+
+#[test]
+fn a_token_file_may_be_64_kib_and_not_a_byte_more() {
+    let (_tmp, mine, _) = mine_and_theirs();
+    // An ECR token is about 2 KB of base64: a 4 KiB one round-trips.
+    let at = |secs| std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let big = StoredToken::new(
+        RegistryCredential::new(
+            "AWS",
+            SecretString::from("x".repeat(4096)),
+            "https://123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            Some(at(1_800_043_200)),
+        ),
+        at(1_800_000_000),
+    );
+    mine.save(&the_key(), &big).unwrap();
+    let loaded = mine.load(&the_key()).unwrap();
+    assert_eq!(loaded.credential.expose_password().len(), 4096);
+    // The same JSON after enough spaces to reach the limit still loads (read whole, or its
+    // end would be missing); a byte more does not.
+    let path = mine.path_for(&the_key());
+    let json = fs::read(&path).unwrap();
+    let limit = usize::try_from(MAX_FILE_LEN).unwrap();
+    let mut text = vec![b' '; limit - json.len()];
+    text.extend_from_slice(&json);
+    fs::write(&path, &text).unwrap();
+    assert!(mine.load(&the_key()).is_some(), "exactly 64 KiB");
+    text.insert(0, b' ');
+    fs::write(&path, &text).unwrap();
+    assert!(mine.load(&the_key()).is_none(), "64 KiB and a byte");
+}
+
+#[test]
+fn processes_opening_a_new_directory_at_once_agree_on_one_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let start = Arc::new(std::sync::Barrier::new(8));
+    let openers: Vec<_> = (0..8)
+        .map(|_| {
+            let (dir, start) = (dir.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                DiskStore::open(dir).map(|store| store.identity_key().to_bytes())
+            })
+        })
+        .collect();
+    let keys: Vec<[u8; 32]> = openers
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    assert!(keys.iter().all(|k| *k == keys[0]), "the openers disagree");
+    let on_disk = fs::read_to_string(dir.join(KEY_FILE)).unwrap();
+    assert_eq!(parse_key(&on_disk).unwrap().to_bytes(), keys[0]);
+}
+
+#[test]
+fn symlinks_are_refused_as_symlinks() {
+    let (tmp, mine, _) = mine_and_theirs();
+    // A token file: a miss, and the one warning says so.
+    mine.save(&the_key(), &the_token()).unwrap();
+    let path = mine.path_for(&the_key());
+    let copy = tmp.path().join("copy.json");
+    fs::rename(&path, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &path).unwrap();
+    assert!(mine.load(&the_key()).is_none());
+    assert!(mine.warned.lock().unwrap().contains(&path));
+    // The key file: opening the directory fails, naming the reason.
+    let key_file = tmp.path().join("c").join(KEY_FILE);
+    let real = tmp.path().join("real.key");
+    fs::rename(&key_file, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &key_file).unwrap();
+    let e = DiskStore::open(tmp.path().join("c"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(KEY_FILE) && e.contains("it is a symbolic link"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tokens_without_a_future_expiry_are_never_written() {
+    let (_tmp, mine, _) = mine_and_theirs();
+    let fetched = the_token().fetched_at;
+    for expires_at in [None, Some(fetched), Some(fetched - Duration::from_secs(1))] {
+        let credential = the_token().credential.with_expires_at(expires_at);
+        mine.save(&the_key(), &StoredToken::new(credential, fetched))
+            .unwrap();
+        assert!(!mine.path_for(&the_key()).exists(), "{expires_at:?}");
+    }
+    mine.save(&the_key(), &the_token()).unwrap();
+    assert!(mine.path_for(&the_key()).exists());
+}
+
+#[test]
+fn a_key_file_is_read_up_to_128_bytes_and_replaced_when_longer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let path = dir.join(KEY_FILE);
+    DiskStore::open(&dir).unwrap();
+    let hex = "5a".repeat(32);
+    // 128 bytes: a key and whitespace, read whole and kept.
+    fs::write(&path, format!("{hex}{}\n", " ".repeat(63))).unwrap();
+    let kept = DiskStore::open(&dir).unwrap().identity_key().to_bytes();
+    assert_eq!(kept, [0x5a; 32]);
+    // 129 bytes: not a key file; a new key replaces it.
+    fs::write(&path, format!("{hex}{}\n", " ".repeat(64))).unwrap();
+    let replaced = DiskStore::open(&dir).unwrap().identity_key().to_bytes();
+    assert_ne!(replaced, [0x5a; 32]);
+    let on_disk = fs::read_to_string(&path).unwrap();
+    assert_eq!(parse_key(&on_disk).unwrap().to_bytes(), replaced);
+}
+
+#[test]
+fn keys_parse_only_from_64_hex_digits() {
+    assert!(parse_key(&"ab".repeat(32)).is_some());
+    assert!(parse_key(&format!("{}\n", "0f".repeat(32))).is_some());
+    assert!(parse_key(&"ab".repeat(31)).is_none());
+    assert!(parse_key(&"zz".repeat(32)).is_none());
+    assert!(parse_key("").is_none());
 }

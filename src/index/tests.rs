@@ -445,3 +445,44 @@ proptest! {
         }
     }
 }
+
+/// The literal labels of a wildcard host are confirmed byte for byte (up to ASCII case) after
+/// the hash lookup, so that two hosts whose keys collide are still told apart.
+#[test]
+fn literal_labels_are_confirmed_run_by_run_not_trusted_to_the_hash() {
+    let (index, _) = index(&["a.*.registry-1.example.com", "*.b.*.d"]);
+    let confirm = |pattern_host: &str, host: &str| {
+        let wild = index
+            .wild
+            .hosts
+            .iter()
+            .find(|w| &index.text[w.host.range()] == pattern_host.as_bytes())
+            .expect("a wildcard host of the index");
+        let shape = *index
+            .wild
+            .shapes
+            .iter()
+            .find(|s| s.labels as usize == pattern_host.split('.').count())
+            .expect("its shape");
+        let mut labels = HostLabels {
+            count: 0,
+            bounds: [(0, 0); MAX_SHAPE_LABELS],
+            hashes: [0; MAX_SHAPE_LABELS],
+        };
+        assert!(index.host_labels(host.as_bytes(), &mut labels), "{host}");
+        let text = &index.text[wild.host.range()];
+        literal_labels_equal(text, wild, shape, host.as_bytes(), &labels)
+    };
+    let first = "a.*.registry-1.example.com";
+    assert!(confirm(first, "a.x.registry-1.example.com"));
+    assert!(confirm(first, "A.anything.Registry-1.EXAMPLE.com"));
+    // A difference in the first run, in the last run, and in a label's length.
+    assert!(!confirm(first, "b.x.registry-1.example.com"));
+    assert!(!confirm(first, "a.x.registry-1.example.org"));
+    assert!(!confirm(first, "a.x.registry-2.example.com"));
+    assert!(!confirm(first, "a.x.registry.example1.com"));
+    let second = "*.b.*.d";
+    assert!(confirm(second, "x.B.y.d"));
+    assert!(!confirm(second, "x.c.y.d"));
+    assert!(!confirm(second, "x.b.y.e"));
+}

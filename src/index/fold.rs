@@ -21,6 +21,12 @@ impl CaseFoldHasher {
         }
     }
 
+    /// A hasher with the given keys, so that a test is the same on every run.
+    #[cfg(test)]
+    pub(super) fn with_keys(keys: [u64; 2]) -> Self {
+        Self { keys }
+    }
+
     pub(super) fn hash(&self, bytes: &[u8], extra: u64) -> u64 {
         let [k0, k1] = self.keys;
         let len = bytes.len();

@@ -90,9 +90,120 @@ fn literal_host_is_case_insensitive_and_port_exact() {
     );
 }
 
+/// Hashers with fixed keys (digits of pi and e), and one with random keys as the index has.
+fn hashers() -> [CaseFoldHasher; 3] {
+    [
+        CaseFoldHasher::with_keys([0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344]),
+        CaseFoldHasher::with_keys([0xb7e1_5162_8aed_2a6a, 0xbf71_5880_9cf4_f3c7]),
+        CaseFoldHasher::new(),
+    ]
+}
+
+#[test]
+fn every_bit_of_every_byte_and_the_length_reach_the_hashes() {
+    // Digits and separators: no byte here, or with one bit flipped, is an uppercase letter, so
+    // case folding leaves every input as it is.
+    let base: Vec<u8> = (0..64).map(|i| b"0123456789.-"[i % 12]).collect();
+    for hasher in hashers() {
+        for len in 0..=base.len() {
+            let bytes = &base[..len];
+            let (whole, label) = (hasher.hash(bytes, 7), hasher.label_hash(bytes));
+            for at in 0..len {
+                for bit in 0..8 {
+                    let mut flipped = bytes.to_vec();
+                    flipped[at] ^= 1 << bit;
+                    assert_ne!(
+                        hasher.hash(&flipped, 7),
+                        whole,
+                        "{len} bytes, byte {at} bit {bit}"
+                    );
+                    assert_ne!(
+                        hasher.label_hash(&flipped),
+                        label,
+                        "{len} bytes, byte {at} bit {bit}"
+                    );
+                }
+            }
+        }
+        // One byte repeated reads the same words at every length past eight: only the length
+        // tells them apart.
+        let mut seen = std::collections::HashSet::new();
+        for len in 0..=64 {
+            let bytes = vec![b'7'; len];
+            assert!(seen.insert(hasher.hash(&bytes, 7)), "hash of {len} bytes");
+            assert!(
+                seen.insert(hasher.label_hash(&bytes)),
+                "label hash of {len} bytes"
+            );
+        }
+        // The extra word (a port) reaches the hash, every value of it.
+        let mut seen = std::collections::HashSet::new();
+        for port in (0..=1024)
+            .map(|p| port_code(Some(p)))
+            .chain([port_code(None)])
+        {
+            assert!(
+                seen.insert(hasher.hash(b"ghcr.io", port)),
+                "port code {port}"
+            );
+        }
+    }
+}
+
+#[test]
+fn shape_keys_differ_by_shape_and_by_each_kept_label() {
+    for hasher in hashers() {
+        let shape = Shape {
+            labels: 3,
+            wild: 0b010,
+        };
+        let labels = [11u64, 22, 33];
+        let key =
+            |s: u32, shape: Shape, labels: [u64; 3]| hasher.shape_key(s, shape, |i| labels[i]);
+        let base = key(0, shape, labels);
+        assert_ne!(key(1, shape, labels), base, "shape number");
+        assert_ne!(key(0, shape, [12, 22, 33]), base, "first label");
+        assert_ne!(key(0, shape, [11, 22, 34]), base, "last label");
+        // Only the labels the shape keeps count.
+        assert_eq!(key(0, shape, [11, 99, 33]), base, "a wildcard label");
+        // Each kept label is weighted by its place: swapping two of them is another key.
+        let all = Shape { labels: 3, wild: 0 };
+        assert_ne!(
+            key(0, all, [11, 22, 33]),
+            key(0, all, [22, 11, 33]),
+            "places"
+        );
+    }
+}
+
 #[test]
 fn long_hosts_and_refused_pathless_entries() {
-    // A host of 255 bytes or more is stored after a five-byte length.
+    // A host of 255 bytes or more is stored after a five-byte length; one of 254, after one
+    // byte.
+    let of_length = |n: usize| {
+        let mut host = String::new();
+        while host.len() + 61 < n {
+            host.push_str(&"h".repeat(60));
+            host.push('.');
+        }
+        host.push_str(&"t".repeat(n - host.len()));
+        assert_eq!(host.len(), n);
+        host
+    };
+    let hosts: Vec<String> = [254, 255, 256].map(of_length).into();
+    let patterns: Vec<String> = hosts.iter().map(|h| format!("{h}/*")).collect();
+    let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let (by_length, _) = index(&refs);
+    for (i, host) in hosts.iter().enumerate() {
+        let r = image(&format!("{}/a", host.to_ascii_uppercase()));
+        assert_eq!(
+            by_length.best_match(&r),
+            Some(i),
+            "a host of {} bytes",
+            host.len()
+        );
+    }
+
     let long = [
         "a".repeat(60),
         "b".repeat(60),

@@ -597,3 +597,140 @@ fn literal_labels_are_confirmed_run_by_run_not_trusted_to_the_hash() {
     assert!(!confirm(second, "x.c.y.d"));
     assert!(!confirm(second, "x.b.y.e"));
 }
+
+#[test]
+fn hash_bits_are_balanced_over_many_hosts() {
+    // Each output bit of a good 64-bit hash is set for about half of many distinct inputs: a
+    // fold that ORs or ANDs the product's halves instead of XORing them sets three quarters or
+    // a quarter. 4,096 inputs: 40% and 60% are each more than twelve standard deviations out.
+    for hasher in hashers() {
+        let hosts: Vec<String> = (0..4096)
+            .map(|k| format!("{k:012}.dkr.ecr.us-east-1.amazonaws.com"))
+            .collect();
+        let labels: Vec<String> = (0..4096).map(|k| format!("l{k}")).collect();
+        for (what, hashes) in [
+            (
+                "hash",
+                hosts
+                    .iter()
+                    .map(|h| hasher.hash(h.as_bytes(), 0))
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "label_hash",
+                labels
+                    .iter()
+                    .map(|l| hasher.label_hash(l.as_bytes()))
+                    .collect(),
+            ),
+        ] {
+            for bit in 0..64 {
+                let set = hashes.iter().filter(|&&h| h >> bit & 1 == 1).count();
+                assert!(
+                    (1638..=2458).contains(&set),
+                    "{what}: bit {bit} set in {set} of 4096"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_small_helpers_keep_their_contracts() {
+    // A span is empty exactly when it starts where it ends.
+    assert!(Span { start: 3, end: 3 }.is_empty());
+    assert!(!Span { start: 3, end: 4 }.is_empty());
+    // The first eight bytes, big-endian, zero-padded.
+    assert_eq!(head_word(b""), 0);
+    assert_eq!(head_word(b"abc"), 0x6162_6300_0000_0000);
+    assert_eq!(head_word(b"abcdefghij"), u64::from_be_bytes(*b"abcdefgh"));
+    // The path characters before the first wildcard.
+    let prefix = |p: &str| literal_prefix(&MatchPattern::parse(p).unwrap()).to_vec();
+    assert_eq!(prefix("h.io/team/app*:v1"), b"team/app");
+    assert_eq!(prefix("h.io/team/app"), b"team/app");
+    assert_eq!(prefix("h.io/*"), b"");
+    assert_eq!(prefix("h.io"), b"");
+    // Every `.` and nothing else, whatever the other bytes (non-ASCII ones included), in the
+    // eight-byte chunks and in the tail.
+    for other in (0..=255u8).filter(|&b| b != b'.') {
+        for len in [7, 8, 9, 16, 19] {
+            for dot in 0..len {
+                let mut bytes = vec![other; len];
+                bytes[dot] = b'.';
+                let mut found = Vec::new();
+                let _ = for_each_dot(&bytes, |at| {
+                    found.push(at);
+                    Continue(())
+                });
+                assert_eq!(found, [dot], "{other:#x}, {len} bytes, a dot at {dot}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_index_files_each_pattern_in_the_structure_its_design_names() {
+    // Groups of more than SCAN_MAX patterns get a sorted prefix table; smaller ones are scanned.
+    let group = |n: usize, host: &str| -> Vec<String> {
+        (0..n).map(|k| format!("{host}/team-{k}/*")).collect()
+    };
+    let mut patterns = group(SCAN_MAX, "small.io");
+    patterns.extend(group(SCAN_MAX + 1, "large.io"));
+    let refs: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    let (built, _) = index(&refs);
+    let runs_of = |host: &str| {
+        let g = built.literal_group(host, None).expect("a literal group");
+        g.runs != NO_RUNS
+    };
+    assert!(!runs_of("small.io"));
+    assert!(runs_of("large.io"));
+
+    // A literal host is stored after its length: one byte below 255, else 255 and four bytes.
+    for (n, stored) in [(254usize, 254u8), (255, u8::MAX)] {
+        let host = format!("{}.{}", "a".repeat(60), "b".repeat(n - 61));
+        let (built, _) = index(&[&host]);
+        let slot = built.literal.iter().next().expect("one literal host");
+        assert_eq!(
+            built.text[slot.host as usize], stored,
+            "a host of {n} bytes"
+        );
+        assert_eq!(literal_host(&built.text, slot.host), host.as_bytes());
+    }
+
+    // Wildcard hosts of up to MAX_SHAPE_LABELS labels are filed by shape; longer ones are
+    // tried one by one. Only a label that is more than a lone `*` needs matching.
+    let of_labels = |n: usize| format!("*{}", ".a".repeat(n - 1));
+    let (built, _) = index(&[
+        &of_labels(MAX_SHAPE_LABELS),
+        &of_labels(MAX_SHAPE_LABELS + 1),
+        "a*.io",
+    ]);
+    assert_eq!(built.wild.long.len(), 1);
+    assert_eq!(
+        built.text[built.wild.long[0].host.range()]
+            .split(|&b| b == b'.')
+            .count(),
+        MAX_SHAPE_LABELS + 1
+    );
+    let partial = |host: &str| {
+        built
+            .wild
+            .hosts
+            .iter()
+            .find(|w| &built.text[w.host.range()] == host.as_bytes())
+            .expect("a wildcard host filed by shape")
+            .partial
+    };
+    assert!(!partial(&of_labels(MAX_SHAPE_LABELS)));
+    assert!(partial("a*.io"));
+
+    // An image host is cut into labels only when some shape has as many.
+    let mut labels = HostLabels {
+        count: 0,
+        bounds: [(0, 0); MAX_SHAPE_LABELS],
+        hashes: [0; MAX_SHAPE_LABELS],
+    };
+    assert!(built.host_labels(b"x.io", &mut labels));
+    assert_eq!(labels.count, 2);
+    assert!(!built.host_labels(b"x.y.io", &mut labels));
+}

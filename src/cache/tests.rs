@@ -408,6 +408,34 @@ async fn an_already_expired_token_from_a_refresh_keeps_the_cached_one() {
     assert_eq!(fetches.load(Ordering::SeqCst), 3);
 }
 
+/// `n` callers of the test key, spawned at once: the one fetch among them counts itself in
+/// `fetches` and, once `release` is notified, answers `answer()`.
+fn gated_callers(
+    cache: &Arc<TokenCache>,
+    n: usize,
+    fetches: &Arc<AtomicUsize>,
+    release: &Arc<Notify>,
+    answer: fn() -> Result<RegistryCredential, Error>,
+) -> Vec<tokio::task::JoinHandle<Result<RegistryCredential, Error>>> {
+    (0..n)
+        .map(|_| {
+            let (cache, fetches, release) =
+                (Arc::clone(cache), Arc::clone(fetches), Arc::clone(release));
+            tokio::spawn(async move {
+                cache
+                    .get_or_fetch(&key(), || {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        async move {
+                            release.notified().await;
+                            answer()
+                        }
+                    })
+                    .await
+            })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_waiters_of_an_already_expired_flight_share_its_one_fetch() {
     let (_clock, cache) = cache();
@@ -415,26 +443,9 @@ async fn the_waiters_of_an_already_expired_flight_share_its_one_fetch() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(Notify::new());
 
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let (cache, fetches, release) = (
-                Arc::clone(&cache),
-                Arc::clone(&fetches),
-                Arc::clone(&release),
-            );
-            tokio::spawn(async move {
-                cache
-                    .get_or_fetch(&key(), || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            release.notified().await;
-                            Ok(token("moto", moto_expiry()))
-                        }
-                    })
-                    .await
-            })
-        })
-        .collect();
+    let callers = gated_callers(&cache, 20, &fetches, &release, || {
+        Ok(token("moto", moto_expiry()))
+    });
     settle().await;
     release.notify_one();
 
@@ -503,26 +514,7 @@ async fn one_failed_flight_hands_its_error_to_all_hundred_callers() {
     let fetches = Arc::new(AtomicUsize::new(0));
     let release = Arc::new(Notify::new());
 
-    let callers: Vec<_> = (0..100)
-        .map(|_| {
-            let (cache, fetches, release) = (
-                Arc::clone(&cache),
-                Arc::clone(&fetches),
-                Arc::clone(&release),
-            );
-            tokio::spawn(async move {
-                cache
-                    .get_or_fetch(&key(), || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        async move {
-                            release.notified().await;
-                            Err(throttled())
-                        }
-                    })
-                    .await
-            })
-        })
-        .collect();
+    let callers = gated_callers(&cache, 100, &fetches, &release, || Err(throttled()));
     settle().await;
     release.notify_one();
 
@@ -671,6 +663,22 @@ impl io::Write for Captured {
 }
 
 impl Captured {
+    /// Captures this thread's log lines at `level` and above until the guard is dropped; a
+    /// current-thread test runtime keeps every poll on this thread.
+    fn install(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer({
+                let logs = logs.clone();
+                move || logs.clone()
+            })
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
     fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
@@ -678,17 +686,7 @@ impl Captured {
 
 #[tokio::test]
 async fn warnings_name_the_key_and_expiry_and_never_a_secret() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    // Thread-local; a current-thread test runtime keeps every poll on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::install(tracing::Level::DEBUG);
 
     let (clock, cache) = cache();
     let fetches = AtomicUsize::new(0);
@@ -1047,16 +1045,7 @@ async fn the_second_tier_gets_only_tokens_that_outlive_their_fetch() {
 
 #[tokio::test]
 async fn serving_a_stored_token_while_upstream_fails_is_a_warning_naming_the_key() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Captured::install(tracing::Level::WARN);
 
     let store = Arc::new(RecordingStore::default());
     let clock = ManualClock::new(start());

@@ -33,6 +33,18 @@ fn credential() -> RegistryCredential {
     )
 }
 
+/// A store in a fresh directory, holding one token (`credential()` fetched at 1,800,000,000)
+/// under an IAM user's key.
+fn one_saved_token() -> (tempfile::TempDir, DiskStore, CacheKey) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = DiskStore::open(tmp.path().join("c")).unwrap();
+    let k = key("iam-user/AKIAEXAMPLE");
+    cache
+        .save(&k, &token(credential(), at(1_800_000_000)))
+        .unwrap();
+    (tmp, cache, k)
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
 }
@@ -81,12 +93,7 @@ fn open_refuses_unsafe_directories_naming_them() {
 
 #[test]
 fn save_then_load_round_trips_in_a_0600_file_and_debug_never_shows_the_password() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = DiskStore::open(tmp.path().join("c")).unwrap();
-    let k = key("iam-user/AKIAEXAMPLE");
-    cache
-        .save(&k, &token(credential(), at(1_800_000_000)))
-        .unwrap();
+    let (_tmp, cache, k) = one_saved_token();
 
     let path = cache.path_for(&k);
     assert_eq!(mode(&path), 0o600);
@@ -123,12 +130,7 @@ fn save_then_load_round_trips_in_a_0600_file_and_debug_never_shows_the_password(
 
 #[test]
 fn files_that_are_not_ours_or_not_private_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = DiskStore::open(tmp.path().join("c")).unwrap();
-    let k = key("iam-user/AKIAEXAMPLE");
-    cache
-        .save(&k, &token(credential(), at(1_800_000_000)))
-        .unwrap();
+    let (tmp, cache, k) = one_saved_token();
     let path = cache.path_for(&k);
 
     for bad in [0o640, 0o620, 0o604, 0o606] {
@@ -242,12 +244,7 @@ async fn the_lock_excludes_others_and_its_wait_is_bounded() {
 
 #[test]
 fn files_with_times_no_clock_can_hold_are_misses_and_get_replaced() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = DiskStore::open(tmp.path().join("c")).unwrap();
-    let k = key("iam-user/AKIAEXAMPLE");
-    cache
-        .save(&k, &token(credential(), at(1_800_000_000)))
-        .unwrap();
+    let (_tmp, cache, k) = one_saved_token();
     let path = cache.path_for(&k);
     let text = std::fs::read_to_string(&path).unwrap();
     for huge in [format!("{}", u64::MAX), format!("{}", i64::MAX as u64 + 1)] {

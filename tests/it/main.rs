@@ -5,6 +5,7 @@
 
 mod support;
 
+mod allocation;
 mod azure;
 mod claims;
 mod cli;
@@ -18,7 +19,6 @@ mod fuzz_regressions;
 mod gcp;
 mod host_selection;
 mod hygiene;
-mod index_allocation;
 mod kubelet;
 mod kubelet_schema;
 mod label_glob;

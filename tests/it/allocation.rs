@@ -1,0 +1,196 @@
+//! The hot paths allocate nothing: a lookup in the compiled index, and a resolve from an image
+//! string to a cached credential. This binary counts each thread's allocations with its own
+//! global allocator. (The index's equivalence with the plain scan is a unit property beside
+//! the index, `index::tests::index_agrees_with_the_plain_scan`.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use registry_auth::index::PatternIndex;
+use registry_auth::pattern::MatchPattern;
+use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
+use registry_auth::reference::ImageReference;
+use registry_auth::{async_trait, DefaultResolver, Error, RegistryCredential, ResolveContext};
+use secrecy::SecretString;
+
+const DIGEST_1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+// Counts this thread's allocations, so tests running beside this one don't disturb the count.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn lookup_allocates_nothing() {
+    let mut patterns = vec![
+        "*.dkr.ecr.*.amazonaws.com".to_owned(),
+        "*.dkr.ecr.us-east-1.amazonaws.com/team/*".to_owned(),
+        "registry.example.com:5000/team/app:v*".to_owned(),
+        "Registry.Example.com/*".to_owned(),
+    ];
+    for k in 0..1000 {
+        patterns.push(format!("{:012}.dkr.ecr.us-east-1.amazonaws.com/*", k));
+        patterns.push(format!(
+            "{:012}.dkr.ecr.us-east-1.amazonaws.com/team-{k}/*",
+            k % 10
+        ));
+    }
+    let index = PatternIndex::new(patterns.iter().map(|p| MatchPattern::parse(p).unwrap()));
+    let by_digest = format!("REGISTRY.example.com/x/y@{DIGEST_1}");
+    let images: Vec<ImageReference> = [
+        "000000000007.dkr.ecr.us-east-1.amazonaws.com/team-7/app:v1",
+        "000000000007.dkr.ecr.us-east-1.amazonaws.com/other/app:v1",
+        "000000000007.DKR.ECR.US-EAST-1.AMAZONAWS.COM/team-7/app:v1",
+        "999999999999.dkr.ecr.us-east-1.amazonaws.com/team/app",
+        "999999999999.dkr.ecr.eu-west-1.amazonaws.com/x",
+        "registry.example.com:5000/team/app:v2",
+        by_digest.as_str(),
+        "ubuntu",
+        "ghcr.io/org/tool:1",
+    ]
+    .iter()
+    .map(|s| ImageReference::parse(s).unwrap())
+    .collect();
+    let expected: Vec<_> = images.iter().map(|i| index.best_match(i)).collect();
+
+    let mut found = Vec::with_capacity(images.len() * 3);
+    let before = allocations();
+    for image in &images {
+        found.push(index.best_match(image));
+        // Refusing everything walks every pass of the wildcard search.
+        found.push(index.best_match_by(image, |_| false));
+        found.push(index.best_match_by(image, |i| i % 2 == 1));
+    }
+    let during = allocations() - before;
+    assert_eq!(during, 0, "{during} allocations in {} lookups", found.len());
+    let plain: Vec<_> = found.iter().step_by(3).copied().collect();
+    assert_eq!(plain, expected);
+    assert!(expected.iter().filter(|m| m.is_some()).count() >= 6);
+}
+
+/// A provider that answers at once with a token valid for twelve hours, and counts its calls.
+#[derive(Debug)]
+struct Counted {
+    name: &'static str,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl CredentialProvider for Counted {
+    async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(RegistryCredential::new(
+            "AWS",
+            SecretString::from(format!("password-of-{}", self.name)),
+            target.server(),
+            Some(SystemTime::now() + Duration::from_secs(12 * 3600)),
+        ))
+    }
+
+    fn identity(&self) -> CacheIdentity {
+        CacheIdentity::new("counted").with("name", self.name)
+    }
+}
+
+#[test]
+fn a_cached_resolve_from_a_string_allocates_nothing() {
+    let (team, account) = (
+        Arc::new(Counted {
+            name: "team",
+            calls: AtomicUsize::new(0),
+        }),
+        Arc::new(Counted {
+            name: "account",
+            calls: AtomicUsize::new(0),
+        }),
+    );
+    let resolver = DefaultResolver::builder()
+        .provider_entry(
+            MatchPattern::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/*").unwrap(),
+            team.clone(),
+        )
+        .provider_entry(
+            MatchPattern::parse("*.dkr.ecr.*.amazonaws.com").unwrap(),
+            account.clone(),
+        )
+        .build()
+        .unwrap();
+    // Images already in normal form (registry and tag or digest named), served by either
+    // entry. (A host written in uppercase costs one allocation: the cache key's registry is
+    // lowercase.)
+    let by_digest = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/app@{DIGEST_1}");
+    let images = [
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v1",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v2",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/other:v1",
+        "999999999999.dkr.ecr.eu-west-1.amazonaws.com/app:latest",
+        by_digest.as_str(),
+    ];
+    let unscoped = ResolveContext::unscoped();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The first resolve of each registry fetches (and allocates); the rest are hits.
+        for image in images {
+            resolver.resolve_str_in(&unscoped, image).await.unwrap();
+        }
+        let fetched = (
+            team.calls.load(Ordering::SeqCst),
+            account.calls.load(Ordering::SeqCst),
+        );
+        let mut served = Vec::with_capacity(images.len() * 3);
+        let before = allocations();
+        for _ in 0..3 {
+            for image in images {
+                served.push(resolver.resolve_str_in(&unscoped, image).await.unwrap());
+            }
+        }
+        let during = allocations() - before;
+        assert_eq!(
+            during,
+            0,
+            "{during} allocations in {} cached resolves",
+            served.len()
+        );
+        assert_eq!(
+            (
+                team.calls.load(Ordering::SeqCst),
+                account.calls.load(Ordering::SeqCst)
+            ),
+            fetched,
+            "every resolve was a cache hit"
+        );
+        let entries: Vec<usize> = served[..images.len()].iter().map(|r| r.entry).collect();
+        assert_eq!(entries, [0, 0, 1, 1, 1]);
+        assert_eq!(served[0].credential.expose_password(), "password-of-team");
+    });
+}

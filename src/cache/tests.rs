@@ -650,7 +650,7 @@ async fn invalidate_and_clear_drop_tokens() {
 
 /// Collects what the `tracing` fmt layer writes.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(super) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl io::Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -665,7 +665,7 @@ impl io::Write for Captured {
 impl Captured {
     /// Captures this thread's log lines at `level` and above until the guard is dropped; a
     /// current-thread test runtime keeps every poll on this thread.
-    fn install(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+    pub(super) fn install(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
         let logs = Captured::default();
         let subscriber = tracing_subscriber::fmt()
             .with_writer({
@@ -679,7 +679,7 @@ impl Captured {
         (logs, guard)
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }

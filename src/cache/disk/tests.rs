@@ -580,3 +580,32 @@ fn keys_parse_only_from_64_hex_digits() {
     assert!(parse_key(&"zz".repeat(32)).is_none());
     assert!(parse_key("").is_none());
 }
+
+#[test]
+fn a_file_that_cannot_be_opened_is_an_io_error_not_called_a_symlink() {
+    // Opening a socket fails (ENXIO) without it being a symlink: the error says why.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("identity.key")).unwrap();
+    let e = DiskStore::open(&dir).unwrap_err().to_string();
+    assert!(e.contains("identity.key"), "{e}");
+    assert!(e.contains("No such device or address"), "{e}");
+    assert!(!e.contains("symbolic link"), "{e}");
+}
+
+#[test]
+fn a_private_directory_is_opened_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    DiskStore::open(&dir).unwrap();
+    let (logs, _guard) = crate::cache::tests::Captured::install(tracing::Level::DEBUG);
+    DiskStore::open(&dir).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert!(!logs.text().contains("tightened"), "{}", logs.text());
+    // Only a directory readable by others is tightened, and says so.
+    set_mode(&dir, 0o750);
+    DiskStore::open(&dir).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert!(logs.text().contains("tightened"), "{}", logs.text());
+}

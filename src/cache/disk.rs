@@ -74,7 +74,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -530,7 +530,8 @@ impl TokenStore for DiskStore {
                 return StoreGuard::none();
             }
         };
-        let started = Instant::now();
+        // Tokio's clock, which its sleeps follow (and a paused test runtime moves).
+        let started = tokio::time::Instant::now();
         let mut poll = LOCK_POLL_MIN;
         loop {
             match file.try_lock() {

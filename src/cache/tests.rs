@@ -1077,3 +1077,13 @@ async fn serving_a_stored_token_while_upstream_fails_is_a_warning_naming_the_key
     );
     assert!(!text.contains("secret-"), "{text}");
 }
+
+#[test]
+fn debug_says_whether_a_guard_holds_a_lock_and_never_shows_an_identity_key() {
+    assert_eq!(format!("{:?}", StoreGuard::none()), "StoreGuard(false)");
+    assert_eq!(format!("{:?}", StoreGuard::holding(())), "StoreGuard(true)");
+    assert_eq!(
+        format!("{:?}", IdentityKey::from_bytes([7; 32])),
+        "IdentityKey([REDACTED])"
+    );
+}

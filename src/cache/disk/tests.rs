@@ -609,3 +609,18 @@ fn a_private_directory_is_opened_as_it_is() {
     assert_eq!(mode(&dir), 0o700);
     assert!(logs.text().contains("tightened"), "{}", logs.text());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_held_lock_is_waited_for_exactly_the_lock_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = DiskStore::open(tmp.path().join("c"))
+        .unwrap()
+        .with_lock_wait(Duration::from_millis(300));
+    let k = key("iam-user/AKIAEXAMPLE");
+    let _held = cache.lock(&k).await;
+    let started = tokio::time::Instant::now();
+    assert!(!cache.lock(&k).await.is_held());
+    // On the paused test clock, which only the waiter's sleeps move: polls after 5, 10, 20, 40,
+    // 80 and 100 ms, then the 45 ms left of the wait, and no more.
+    assert_eq!(started.elapsed(), Duration::from_millis(300));
+}

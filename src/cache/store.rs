@@ -33,8 +33,14 @@ impl StoredToken {
 
 /// Held while one process fetches a key's token; dropping it lets the others in. A guard may
 /// hold nothing (the store could not lock, or has no locks).
-#[derive(Default)]
 pub struct StoreGuard(Option<Box<dyn Any + Send + Sync>>);
+
+impl Default for StoreGuard {
+    /// [`StoreGuard::none`]: a guard holding no lock.
+    fn default() -> Self {
+        Self::none()
+    }
+}
 
 impl StoreGuard {
     /// A guard holding `lock` until it is dropped.

@@ -1081,6 +1081,7 @@ async fn serving_a_stored_token_while_upstream_fails_is_a_warning_naming_the_key
 #[test]
 fn debug_says_whether_a_guard_holds_a_lock_and_never_shows_an_identity_key() {
     assert_eq!(format!("{:?}", StoreGuard::none()), "StoreGuard(false)");
+    assert!(!StoreGuard::default().is_held());
     assert_eq!(format!("{:?}", StoreGuard::holding(())), "StoreGuard(true)");
     assert_eq!(
         format!("{:?}", IdentityKey::from_bytes([7; 32])),

@@ -491,7 +491,8 @@ impl RegistryResolver for DefaultResolver {
     /// registry and a tag or digest), then resolves it with no context. The trait boxes this
     /// method's future, one allocation per call;
     /// [`resolve_str_in`](DefaultResolver::resolve_str_in), the same path without the box,
-    /// allocates nothing from a string to a cached credential.
+    /// allocates nothing from a string to a cached credential (once when the host is written
+    /// in uppercase: the cache key's registry is lowercase).
     async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
         self.resolve_str_in(&ResolveContext::unscoped(), image)
             .await

@@ -145,7 +145,7 @@ struct Corpus {
     kinds: Vec<Kind>,
 }
 
-/// `n` distinct entries in the mix the issue names.
+/// `n` distinct entries in the mix the module documentation gives.
 fn corpus(n: usize, rng: &mut Rng) -> Corpus {
     let wild = (n / 20).max(1);
     let other = (n / 20).max(1);

@@ -5,7 +5,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +15,8 @@ use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget}
 use registry_auth::reference::ImageReference;
 use registry_auth::{async_trait, DefaultResolver, Error, RegistryCredential, ResolveContext};
 use secrecy::SecretString;
+
+use crate::support::Counting;
 
 const DIGEST_1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -96,42 +98,30 @@ fn lookup_allocates_nothing() {
     assert!(expected.iter().filter(|m| m.is_some()).count() >= 6);
 }
 
-/// A provider that answers at once with a token valid for twelve hours, and counts its calls.
+/// Answers at once with a token valid for twelve hours, whose password names the provider.
 #[derive(Debug)]
-struct Counted {
-    name: &'static str,
-    calls: AtomicUsize,
-}
+struct TwelveHours(&'static str);
 
 #[async_trait]
-impl CredentialProvider for Counted {
+impl CredentialProvider for TwelveHours {
     async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(RegistryCredential::new(
             "AWS",
-            SecretString::from(format!("password-of-{}", self.name)),
+            SecretString::from(format!("password-of-{}", self.0)),
             target.server(),
             Some(SystemTime::now() + Duration::from_secs(12 * 3600)),
         ))
     }
 
     fn identity(&self) -> CacheIdentity {
-        CacheIdentity::new("counted").with("name", self.name)
+        CacheIdentity::new("twelve-hours").with("name", self.0)
     }
 }
 
 #[test]
 fn a_cached_resolve_from_a_string_allocates_nothing() {
-    let (team, account) = (
-        Arc::new(Counted {
-            name: "team",
-            calls: AtomicUsize::new(0),
-        }),
-        Arc::new(Counted {
-            name: "account",
-            calls: AtomicUsize::new(0),
-        }),
-    );
+    let team = Arc::new(Counting::new(TwelveHours("team")));
+    let account = Arc::new(Counting::new(TwelveHours("account")));
     let resolver = DefaultResolver::builder()
         .provider_entry(
             MatchPattern::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com/team/*").unwrap(),

@@ -225,6 +225,7 @@ impl PartialOrd for Rank {
 
 /// An image host cut into labels, with each label's hash: computed once per lookup, and only
 /// when some wildcard shape has as many labels.
+#[derive(Default)]
 struct HostLabels {
     count: usize,
     bounds: [(u32, u32); MAX_SHAPE_LABELS],
@@ -404,11 +405,7 @@ impl PatternIndex {
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
         let host = image.host();
-        let mut labels = HostLabels {
-            count: 0,
-            bounds: [(0, 0); MAX_SHAPE_LABELS],
-            hashes: [0; MAX_SHAPE_LABELS],
-        };
+        let mut labels = HostLabels::default();
         let shaped = self.host_labels(host.as_bytes(), &mut labels);
         if !shaped && self.wild.long.is_empty() {
             return None;

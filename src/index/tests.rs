@@ -557,29 +557,30 @@ proptest! {
     }
 }
 
+/// The wildcard host filed by shape whose (lowercase) text is `host`.
+fn wild_host<'a>(index: &'a PatternIndex, host: &str) -> &'a WildHost {
+    index
+        .wild
+        .hosts
+        .iter()
+        .find(|w| &index.text[w.host.range()] == host.as_bytes())
+        .expect("a wildcard host filed by shape")
+}
+
 /// The literal labels of a wildcard host are confirmed byte for byte (up to ASCII case) after
 /// the hash lookup, so that two hosts whose keys collide are still told apart.
 #[test]
 fn literal_labels_are_confirmed_run_by_run_not_trusted_to_the_hash() {
     let (index, _) = index(&["a.*.registry-1.example.com", "*.b.*.d"]);
     let confirm = |pattern_host: &str, host: &str| {
-        let wild = index
-            .wild
-            .hosts
-            .iter()
-            .find(|w| &index.text[w.host.range()] == pattern_host.as_bytes())
-            .expect("a wildcard host of the index");
+        let wild = wild_host(&index, pattern_host);
         let shape = *index
             .wild
             .shapes
             .iter()
             .find(|s| s.labels as usize == pattern_host.split('.').count())
             .expect("its shape");
-        let mut labels = HostLabels {
-            count: 0,
-            bounds: [(0, 0); MAX_SHAPE_LABELS],
-            hashes: [0; MAX_SHAPE_LABELS],
-        };
+        let mut labels = HostLabels::default();
         assert!(index.host_labels(host.as_bytes(), &mut labels), "{host}");
         let text = &index.text[wild.host.range()];
         literal_labels_equal(text, wild, shape, host.as_bytes(), &labels)
@@ -712,24 +713,12 @@ fn the_index_files_each_pattern_in_the_structure_its_design_names() {
             .count(),
         MAX_SHAPE_LABELS + 1
     );
-    let partial = |host: &str| {
-        built
-            .wild
-            .hosts
-            .iter()
-            .find(|w| &built.text[w.host.range()] == host.as_bytes())
-            .expect("a wildcard host filed by shape")
-            .partial
-    };
+    let partial = |host: &str| wild_host(&built, host).partial;
     assert!(!partial(&of_labels(MAX_SHAPE_LABELS)));
     assert!(partial("a*.io"));
 
     // An image host is cut into labels only when some shape has as many.
-    let mut labels = HostLabels {
-        count: 0,
-        bounds: [(0, 0); MAX_SHAPE_LABELS],
-        hashes: [0; MAX_SHAPE_LABELS],
-    };
+    let mut labels = HostLabels::default();
     assert!(built.host_labels(b"x.io", &mut labels));
     assert_eq!(labels.count, 2);
     assert!(!built.host_labels(b"x.y.io", &mut labels));

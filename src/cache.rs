@@ -337,7 +337,20 @@ impl Entry {
     }
 }
 
+/// Where one key's token lives in a [`TokenCache`], found by the key once and then read without
+/// hashing the key again. A key's place stays for the cache's life (invalidating the key empties
+/// it, nothing removes it), so reading a kept place always sees what a look-up by the key sees.
+#[derive(Clone)]
+pub(crate) struct Place(Arc<Slot>);
+
 impl Slot {
+    /// The token if it is fresh: servable and not yet due for a refresh.
+    fn fresh(&self, now: SystemTime) -> Option<RegistryCredential> {
+        let entry = self.entry.load();
+        let entry = entry.as_ref()?;
+        (entry.servable(now) && !entry.refresh_due(now)).then(|| entry.credential.clone())
+    }
+
     fn servable(&self, now: SystemTime) -> Option<RegistryCredential> {
         self.entry
             .load()
@@ -395,10 +408,21 @@ impl TokenCache {
     /// lock, an allocation, or a look at the second tier. `registry` must be lowercase.
     pub(crate) fn get_fresh(&self, identity: &str, registry: &str) -> Option<RegistryCredential> {
         let now = self.clock.now();
-        let slots = self.slots.load();
-        let entry = slots.get(&KeyRef(identity, registry))?.entry.load();
-        let entry = entry.as_ref()?;
-        (entry.servable(now) && !entry.refresh_due(now)).then(|| entry.credential.clone())
+        self.slots
+            .load()
+            .get(&KeyRef(identity, registry))?
+            .fresh(now)
+    }
+
+    /// `key`'s place, made if this is the key's first use, for
+    /// [`get_fresh_at`](Self::get_fresh_at).
+    pub(crate) fn place(&self, key: &CacheKey) -> Place {
+        Place(self.slot(key))
+    }
+
+    /// [`get_fresh`](Self::get_fresh) for the key whose place this is: no hash, no key compared.
+    pub(crate) fn get_fresh_at(&self, place: &Place) -> Option<RegistryCredential> {
+        place.0.fresh(self.clock.now())
     }
 
     /// The cached token for `key` if it can be served; otherwise the result of `fetch`, run at

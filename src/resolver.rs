@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::aws::{AwsOptions, SdkCredentialsProvider, SharedSdk};
-use crate::cache::{CacheKey, CachePolicy, Clock, SystemClock, TokenCache, TokenStore};
+use crate::cache::{CacheKey, CachePolicy, Clock, Place, SystemClock, TokenCache, TokenStore};
 use crate::config::{ProviderOptions, RegistryConfig, RegistryEntry};
 use crate::error::NoEntry;
 use crate::index::PatternIndex;
@@ -125,6 +125,9 @@ struct Built {
     /// The identity the provider gave, for keys that add a request's attributes.
     raw: CacheIdentity,
     identity: Arc<str>,
+    /// The cache's place for this entry's first registry (lowercase) under `identity`, kept
+    /// from the entry's first resolve so that a hit on it neither hashes nor compares a key.
+    kept: OnceLock<(Box<str>, Place)>,
 }
 
 /// The resolver built from registry entries: best match, then cached provider tokens.
@@ -372,6 +375,7 @@ impl DefaultResolver {
             provider,
             raw,
             identity,
+            kept: OnceLock::new(),
         });
         Ok(slot.built.get().expect("set just above"))
     }
@@ -437,7 +441,6 @@ impl DefaultResolver {
         domain: &str,
     ) -> Result<Resolved, Error> {
         let built = self.built(i)?;
-        let registry = lowercase(domain);
         let resolved = |credential| Resolved {
             credential,
             entry: self.position(i),
@@ -445,16 +448,37 @@ impl DefaultResolver {
         };
         // A provider that depends on the request files its tokens under the request's parts
         // too; every other provider never sees them.
+        let request = built.provider.request_identity(target.request());
+        if request.is_none() {
+            // The hit path: the entry's kept place, when the image names its registry as the
+            // place was kept for (in lowercase, as keys are).
+            let kept = built
+                .kept
+                .get()
+                .filter(|(registry, _)| **registry == *domain);
+            if let Some(credential) = kept.and_then(|(_, place)| self.cache.get_fresh_at(place)) {
+                return Ok(resolved(credential));
+            }
+        }
+        let registry = lowercase(domain);
         let keyed;
-        let (identity, target) = match built.provider.request_identity(target.request()) {
-            None => (&built.identity, target.without_request()),
+        let (identity, target) = match request {
+            None => {
+                if built.kept.get().is_none() {
+                    let key = CacheKey::new(Arc::clone(&built.identity), &registry);
+                    let _ = built
+                        .kept
+                        .set((key.registry().into(), self.cache.place(&key)));
+                }
+                (&built.identity, target.without_request())
+            }
             Some(request) => {
                 let identity = built.raw.clone().with_base("request", &request);
                 keyed = self.cache.identity_key().digest(&identity);
                 (&keyed, *target)
             }
         };
-        // The hit path borrows the identity: no key is built and nothing of it is cloned.
+        // Borrows the identity: no key is built and nothing of it is cloned.
         if let Some(credential) = self.cache.get_fresh(identity, &registry) {
             return Ok(resolved(credential));
         }

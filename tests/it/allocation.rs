@@ -182,5 +182,24 @@ fn a_cached_resolve_from_a_string_allocates_nothing() {
         let entries: Vec<usize> = served[..images.len()].iter().map(|r| r.entry).collect();
         assert_eq!(entries, [0, 0, 1, 1, 1]);
         assert_eq!(served[0].credential.expose_password(), "password-of-team");
+        // The wildcard entry serves two registries, each with its own token.
+        for (resolved, image) in served.iter().zip(images.iter().cycle()) {
+            let registry = ImageReference::parse(image).unwrap().domain().to_owned();
+            assert_eq!(resolved.credential.server(), format!("https://{registry}"));
+        }
+
+        // A cleared cache is seen by the next resolve of every registry.
+        resolver.cache().clear();
+        for image in images {
+            resolver.resolve_str_in(&unscoped, image).await.unwrap();
+        }
+        assert_eq!(
+            (
+                team.calls.load(Ordering::SeqCst),
+                account.calls.load(Ordering::SeqCst)
+            ),
+            (fetched.0 + 1, fetched.1 + 2),
+            "one fetch per registry after the cache was cleared"
+        );
     });
 }

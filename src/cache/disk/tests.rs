@@ -195,13 +195,18 @@ fn garbage_and_foreign_files_are_misses() {
     assert!(cache.load(&k).is_none());
 }
 
-#[tokio::test]
-async fn the_lock_excludes_others_and_its_wait_is_bounded() {
+/// A store in a fresh directory that waits 300 ms for a held lock, and an IAM user's key.
+fn store_waiting_300_ms() -> (tempfile::TempDir, DiskStore, CacheKey) {
     let tmp = tempfile::tempdir().unwrap();
     let cache = DiskStore::open(tmp.path().join("c"))
         .unwrap()
         .with_lock_wait(Duration::from_millis(300));
-    let k = key("iam-user/AKIAEXAMPLE");
+    (tmp, cache, key("iam-user/AKIAEXAMPLE"))
+}
+
+#[tokio::test]
+async fn the_lock_excludes_others_and_its_wait_is_bounded() {
+    let (_tmp, cache, k) = store_waiting_300_ms();
 
     let first = cache.lock(&k).await;
     assert!(first.is_held());
@@ -612,11 +617,7 @@ fn a_private_directory_is_opened_as_it_is() {
 
 #[tokio::test(start_paused = true)]
 async fn a_held_lock_is_waited_for_exactly_the_lock_wait() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache = DiskStore::open(tmp.path().join("c"))
-        .unwrap()
-        .with_lock_wait(Duration::from_millis(300));
-    let k = key("iam-user/AKIAEXAMPLE");
+    let (_tmp, cache, k) = store_waiting_300_ms();
     let _held = cache.lock(&k).await;
     let started = tokio::time::Instant::now();
     assert!(!cache.lock(&k).await.is_held());

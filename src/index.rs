@@ -6,9 +6,10 @@
 //!
 //! - **Host groups.** Patterns with the same host and port form one group, and all of a group's
 //!   patterns share their host specificity. A literal host finds its one group by a single
-//!   ASCII-case-insensitive hash lookup of the image's `(host, port)`. The index keeps its own
-//!   copy of the literal hosts, so confirming the host reads no pattern, and a group that is one
-//!   pattern without a path (`HOST/*`, the usual entry) answers without reading the pattern.
+//!   ASCII-case-insensitive hash lookup of the image's `(host, port)`, the group kept in the
+//!   table's slot. The index keeps its own copy of the literal hosts, so confirming the host
+//!   reads no pattern, and a group that is one pattern without a path (`HOST/*`, the usual
+//!   entry) answers without reading the pattern.
 //! - **Wildcard hosts** are filed by *shape*, the label count and which labels hold `*`, and
 //!   by their literal labels. An image's host is looked up once per shape with its label count
 //!   (a configuration has a handful, whatever its size): one hash of the labels the shape keeps,
@@ -16,8 +17,9 @@
 //! - **Paths.** A group keeps its patterns best first: longest literal path prefix, then most
 //!   literal characters, then position. Every pattern that can match has a literal prefix that
 //!   is a prefix of the image's `REPOSITORY[:TAG][@DIGEST]`; small groups check that while
-//!   scanning, large ones keep their distinct prefixes sorted and find the image's prefixes,
-//!   longest first, by binary search.
+//!   scanning (the first eight bytes of each prefix, kept beside the group, rule most patterns
+//!   out without reading them), large ones keep their distinct prefixes sorted and find the
+//!   image's prefixes, longest first, by binary search.
 //!
 //! A literal host always beats a wildcard one (fewer wildcard labels), so a match in the literal
 //! group ends the lookup; only a miss there looks at the wildcard hosts. A lookup never
@@ -69,14 +71,16 @@ pub struct PatternIndex {
     patterns: Vec<MatchPattern>,
     /// Positions, grouped by host; each group's slice is best first.
     entries: Vec<u32>,
+    /// For each of `entries`, the first eight bytes of the pattern's literal path prefix
+    /// (see [`prefix_head`]): a scanned group rules out most of its patterns with these,
+    /// without reading the patterns.
+    heads: Vec<u64>,
     /// The literal-prefix runs of the large groups; each group's runs sorted by prefix.
     runs: Vec<Run>,
     /// Each large group's span of `runs`.
     run_spans: Vec<Span>,
-    /// A literal `(host, port)` → its group in `groups`.
+    /// A literal `(host, port)` → its group.
     literal: HashTable<LiteralSlot>,
-    /// The groups with a literal host.
-    groups: Vec<Group>,
     /// The wildcard hosts, filed by shape and literal labels.
     wild: WildHosts,
     /// The text of run prefixes, of literal hosts (each after its length) and of wildcard host
@@ -86,7 +90,7 @@ pub struct PatternIndex {
 }
 
 /// Patterns that share a host (as written, up to ASCII case) and a port.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Group {
     /// Into `entries`; or, when `end` is [`PATHLESS`], `start` is the position of the group's
     /// only pattern, which has no path (`HOST` or `HOST/*`, most entries), so that the lookup
@@ -115,15 +119,14 @@ impl Group {
     }
 }
 
-/// A literal host in the hash table: its group, and its text, so that confirming the host
-/// reads neither the group's patterns nor their strings.
+/// A literal host in the hash table: its text and its group, so that finding the group reads
+/// one slot and the host's text, and nothing else.
 #[derive(Clone, Copy, Debug)]
 struct LiteralSlot {
-    /// Into `groups`.
-    group: u32,
     /// Into `text`: the host's length (one byte, or 255 and a little-endian `u32`), then the
     /// lowercased host.
     host: u32,
+    group: Group,
 }
 
 /// Patterns of one group that share a literal path prefix.
@@ -320,10 +323,9 @@ impl PatternIndex {
     fn literal_group(&self, host: &str, port: Option<u16>) -> Option<&Group> {
         let hash = self.hasher.hash(host.as_bytes(), port_code(port));
         let slot = self.literal.find(hash, |slot| {
-            eq_folded(self.literal_host(slot.host), host.as_bytes())
-                && self.groups[slot.group as usize].port == port
+            slot.group.port == port && eq_folded(self.literal_host(slot.host), host.as_bytes())
         })?;
-        Some(&self.groups[slot.group as usize])
+        Some(&slot.group)
     }
 
     fn literal_host(&self, at: u32) -> &[u8] {
@@ -343,9 +345,13 @@ impl PatternIndex {
             return f(position);
         }
         if group.runs == NO_RUNS {
-            for &position in &self.entries[group.entries.range()] {
+            let path_head = prefix_head(path);
+            let range = group.entries.range();
+            for (&position, &head) in self.entries[range.clone()].iter().zip(&self.heads[range]) {
                 let position = position as usize;
-                if starts_with(path, literal_prefix(&self.patterns[position])) {
+                if path_head & head_mask(head) == head
+                    && starts_with(path, literal_prefix(&self.patterns[position]))
+                {
                     f(position)?;
                 }
             }
@@ -543,7 +549,7 @@ impl fmt::Debug for PatternIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PatternIndex")
             .field("patterns", &self.patterns.len())
-            .field("literal_hosts", &self.groups.len())
+            .field("literal_hosts", &self.literal.len())
             .field(
                 "wildcard_hosts",
                 &(self.wild.hosts.len() + self.wild.long.len()),
@@ -668,6 +674,21 @@ fn head_word(bytes: &[u8]) -> u64 {
     } else {
         short_word(bytes).swap_bytes()
     }
+}
+
+/// The first eight bytes of a literal path prefix or of an image's path, little-endian and
+/// zero-padded. Neither holds a zero byte, so a prefix's head, masked with [`head_mask`], equals
+/// the image's head masked alike when the prefix can start the path: the test most patterns of
+/// a scanned group fail.
+fn prefix_head(bytes: &[u8]) -> u64 {
+    short_word(&bytes[..bytes.len().min(8)])
+}
+
+/// All ones in each non-zero byte of `head`.
+fn head_mask(head: u64) -> u64 {
+    let low7 = head & (0x7f * ONES);
+    let nonzero = ((low7 + 0x7f * ONES) | head) & (0x80 * ONES);
+    (nonzero >> 7) * 0xff
 }
 
 /// `a.cmp(b)` without a call to `memcmp` for the usual few bytes.

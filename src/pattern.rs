@@ -52,9 +52,9 @@ pub struct MatchPattern {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum HostPattern {
     /// No wildcard: the host must be equal (ASCII case-insensitively).
-    Literal(String),
+    Literal(Box<str>),
     /// At least one label holds `*`: one entry per label.
-    Labels(Vec<String>),
+    Labels(Box<[Box<str>]>),
 }
 
 /// The path part of a pattern.
@@ -63,13 +63,17 @@ pub(crate) enum PathPattern {
     /// Absent or `*`: every image on the host.
     Any,
     /// No wildcard, no `:` or `@`: this repository or below it on a `/` boundary.
-    Repository(String),
+    Repository(Box<str>),
     /// No wildcard, with `:` or `@`: `REPOSITORY[:TAG][@DIGEST]` must be equal.
-    Exact(String),
+    Exact(Box<str>),
     /// A glob over the repository (`versioned == false`) or over `REPOSITORY[:TAG][@DIGEST]`.
+    ///
+    /// `glob` is `None` when the only wildcard is one `*` at the end (`team/*`, the usual
+    /// glob): a prefix test then decides, and no matcher is kept. (Boxed, as the other
+    /// variants' text is, to keep every pattern small: an index holds many.)
     Glob {
-        text: String,
-        glob: WildMatch,
+        text: Box<str>,
+        glob: Option<Box<WildMatch>>,
         versioned: bool,
     },
 }
@@ -225,7 +229,7 @@ impl MatchPattern {
     /// the same key serve exactly the same images (`Example.com` and `example.com/*`).
     pub(crate) fn canonical(&self) -> String {
         let host = match &self.host {
-            HostPattern::Literal(h) => h.clone(),
+            HostPattern::Literal(h) => h.to_string(),
             HostPattern::Labels(labels) => labels.join("."),
         };
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
@@ -294,23 +298,31 @@ impl PathPattern {
             PathPattern::Any => true,
             PathPattern::Repository(repo) => {
                 let r = image.repository();
-                r.strip_prefix(repo.as_str())
+                r.strip_prefix(&**repo)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
             }
-            PathPattern::Exact(text) => image.path_and_version() == text,
+            PathPattern::Exact(text) => image.path_and_version() == &**text,
             PathPattern::Glob {
-                glob, versioned, ..
-            } => glob.matches(if *versioned {
-                image.path_and_version()
-            } else {
-                image.repository()
-            }),
+                text,
+                glob,
+                versioned,
+            } => {
+                let subject = if *versioned {
+                    image.path_and_version()
+                } else {
+                    image.repository()
+                };
+                match glob {
+                    Some(glob) => glob.matches(subject),
+                    None => subject.starts_with(&text[..text.len() - 1]),
+                }
+            }
         }
     }
 }
 
 /// Matches a host against wildcard labels: equal label counts, `*` within one label.
-fn labels_match(labels: &[String], host: &str) -> bool {
+fn labels_match(labels: &[Box<str>], host: &str) -> bool {
     let mut parts = host.split('.');
     for label in labels {
         match parts.next() {
@@ -530,7 +542,7 @@ impl Parser<'_> {
             let port = self.parse_port(&auth[close + 1..], close + 1)?;
             let host = auth[..=close].to_ascii_lowercase();
             let chars = host.len() as u32;
-            return Ok((HostPattern::Literal(host), port, chars, 0));
+            return Ok((HostPattern::Literal(host.into()), port, chars, 0));
         }
         let (host, port_part) = match auth.find(':') {
             Some(i) => (&auth[..i], &auth[i..]),
@@ -565,9 +577,9 @@ impl Parser<'_> {
         let lower = host.to_ascii_lowercase();
         let literal_chars = lower.bytes().filter(|&b| b != b'*').count() as u32;
         let host = if wildcard_labels == 0 {
-            HostPattern::Literal(lower)
+            HostPattern::Literal(lower.into())
         } else {
-            HostPattern::Labels(lower.split('.').map(str::to_owned).collect())
+            HostPattern::Labels(lower.split('.').map(Box::from).collect())
         };
         Ok((host, port, literal_chars, wildcard_labels))
     }
@@ -675,7 +687,7 @@ impl Parser<'_> {
         let versioned = repo_end < path.len();
         let prefix = path.find(['*', '?']).unwrap_or(path.len()) as u32;
         let literal = path.bytes().filter(|&b| b != b'*' && b != b'?').count() as u32;
-        let text = path.to_owned();
+        let text: Box<str> = path.into();
         let pattern = if prefix as usize == path.len() {
             if versioned {
                 PathPattern::Exact(text)
@@ -683,8 +695,9 @@ impl Parser<'_> {
                 PathPattern::Repository(text)
             }
         } else {
+            let star_tail = prefix as usize + 1 == path.len() && path.ends_with('*');
             PathPattern::Glob {
-                glob: WildMatch::new(&text),
+                glob: (!star_tail).then(|| Box::new(WildMatch::new(&text))),
                 text,
                 versioned,
             }
@@ -914,6 +927,54 @@ fn win_reason(winner: Specificity, runner_up: Option<(Specificity, usize)>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_glob_whose_only_wildcard_ends_it_is_a_prefix_test_that_agrees_with_the_matcher() {
+        let images = [
+            "h.io/team/app:1",
+            "h.io/team:1",
+            "h.io/teams/x",
+            "h.io/tea",
+            "h.io/team-a/b/c:2",
+            "h.io/app:v1",
+            "h.io/app:v1.2",
+            "h.io/app:v2",
+            "h.io/apps:v1",
+        ];
+        for (pattern, star_tail) in [
+            ("h.io/team/*", true),
+            ("h.io/team*", true),
+            ("h.io/app:v1*", true),
+            ("h.io/t?am/*", false),
+            ("h.io/*/app", false),
+            ("h.io/te*m*", false),
+        ] {
+            let parsed = MatchPattern::parse(pattern).unwrap();
+            let PathPattern::Glob {
+                text,
+                glob,
+                versioned,
+            } = parsed.path_pattern()
+            else {
+                panic!("{pattern} is a glob");
+            };
+            assert_eq!(glob.is_none(), star_tail, "{pattern}");
+            let matcher = WildMatch::new(text);
+            for image in images {
+                let image = ImageReference::parse(image).unwrap();
+                let subject = if *versioned {
+                    image.path_and_version()
+                } else {
+                    image.repository()
+                };
+                assert_eq!(
+                    parsed.path_matches(image.as_image_ref()),
+                    matcher.matches(subject),
+                    "{pattern} on {image}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn explain_names_the_winner_the_runner_up_and_each_losers_rule() {

@@ -127,7 +127,30 @@ struct Built {
     identity: Arc<str>,
     /// The cache's place for this entry's first registry (lowercase) under `identity`, kept
     /// from the entry's first resolve so that a hit on it neither hashes nor compares a key.
-    kept: OnceLock<(Box<str>, Place)>,
+    kept: OnceLock<Kept>,
+}
+
+/// An entry's kept cache place.
+struct Kept {
+    /// The registry (lowercase) the place holds tokens for.
+    registry: Box<str>,
+    /// The entry's host is literal, so every image it serves names that registry up to ASCII
+    /// case and the spelling of the port number: one whose domain is as long names it exactly
+    /// (the same host, the same port without other leading zeros), and the registry's text
+    /// need not be read.
+    literal_host: bool,
+    place: Place,
+}
+
+impl Kept {
+    /// Whether an image this entry serves, on registry `domain`, finds its token here.
+    fn serves(&self, domain: &str) -> bool {
+        if self.literal_host {
+            self.registry.len() == domain.len()
+        } else {
+            *self.registry == *domain
+        }
+    }
 }
 
 /// The resolver built from registry entries: best match, then cached provider tokens.
@@ -450,13 +473,10 @@ impl DefaultResolver {
         // too; every other provider never sees them.
         let request = built.provider.request_identity(target.request());
         if request.is_none() {
-            // The hit path: the entry's kept place, when the image names its registry as the
-            // place was kept for (in lowercase, as keys are).
-            let kept = built
-                .kept
-                .get()
-                .filter(|(registry, _)| **registry == *domain);
-            if let Some(credential) = kept.and_then(|(_, place)| self.cache.get_fresh_at(place)) {
+            // The hit path: the entry's kept place, when the image names the registry the
+            // place was kept for.
+            let kept = built.kept.get().filter(|kept| kept.serves(domain));
+            if let Some(credential) = kept.and_then(|kept| self.cache.get_fresh_at(&kept.place)) {
                 return Ok(resolved(credential));
             }
         }
@@ -466,9 +486,15 @@ impl DefaultResolver {
             None => {
                 if built.kept.get().is_none() {
                     let key = CacheKey::new(Arc::clone(&built.identity), &registry);
-                    let _ = built
-                        .kept
-                        .set((key.registry().into(), self.cache.place(&key)));
+                    let literal_host = self
+                        .index
+                        .pattern(i)
+                        .is_some_and(|pattern| pattern.literal_host().is_some());
+                    let _ = built.kept.set(Kept {
+                        registry: key.registry().into(),
+                        literal_host,
+                        place: self.cache.place(&key),
+                    });
                 }
                 (&built.identity, target.without_request())
             }
@@ -515,8 +541,8 @@ impl RegistryResolver for DefaultResolver {
     /// registry and a tag or digest), then resolves it with no context. The trait boxes this
     /// method's future, one allocation per call;
     /// [`resolve_str_in`](DefaultResolver::resolve_str_in), the same path without the box,
-    /// allocates nothing from a string to a cached credential (once when the host is written
-    /// in uppercase: the cache key's registry is lowercase).
+    /// allocates nothing from a string to a cached credential (once when a wildcard entry
+    /// serves a host written in uppercase: the cache key's registry is lowercase).
     async fn resolve_str(&self, image: &str) -> Result<Resolved, Error> {
         self.resolve_str_in(&ResolveContext::unscoped(), image)
             .await

@@ -384,7 +384,7 @@ const SEPARATORS: [&[&str]; 4] = [
 /// Every (partition, region glob, account glob) a wildcard host pattern can stand for: the
 /// pattern is laid over each ECR host layout with the same label count; fixed labels must
 /// match, the account and region labels are kept as globs.
-fn wildcard_registries(labels: &[String]) -> Vec<RegistryParts> {
+fn wildcard_registries(labels: &[Box<str>]) -> Vec<RegistryParts> {
     // Keyed by (partition id, region, account): several layouts can give the same ARN parts.
     let mut found = BTreeMap::new();
     for sep in SEPARATORS {
@@ -416,7 +416,7 @@ fn wildcard_registries(labels: &[String]) -> Vec<RegistryParts> {
             );
             if let Some(h) = EcrHost::parse(&host).filter(|h| !h.is_public()) {
                 let p = h.partition();
-                found.insert((p.as_str(), region.clone(), account.clone()), p);
+                found.insert((p.as_str(), region.to_string(), account.to_string()), p);
             }
         }
     }
@@ -453,13 +453,13 @@ fn repositories(path: &PathPattern) -> (Vec<String>, Option<String>) {
         "IAM cannot restrict tags or digests, so the policy grants the whole repository";
     match path {
         PathPattern::Any => (vec!["*".to_owned()], None),
-        PathPattern::Repository(repo) => (vec![repo.clone(), format!("{repo}/*")], None),
+        PathPattern::Repository(repo) => (vec![repo.to_string(), format!("{repo}/*")], None),
         PathPattern::Exact(text) => (vec![repository_part(text).to_owned()], Some(TAGS.into())),
         PathPattern::Glob {
             text,
             versioned: false,
             ..
-        } => (vec![text.clone()], None),
+        } => (vec![text.to_string()], None),
         PathPattern::Glob {
             text,
             versioned: true,

@@ -71,15 +71,19 @@ impl Builder {
         runs.shrink_to_fit();
         run_spans.shrink_to_fit();
 
-        let (literal, groups, wild) = self.host_structures(groups, &entries);
+        let (literal, wild) = self.host_structures(groups, &entries);
+        let heads = entries
+            .iter()
+            .map(|&position| prefix_head(literal_prefix(&self.patterns[position as usize])))
+            .collect();
         self.text.shrink_to_fit();
         PatternIndex {
             patterns: self.patterns,
             entries,
+            heads,
             runs,
             run_spans,
             literal,
-            groups,
             wild,
             text: self.text,
             hasher: self.hasher,
@@ -120,18 +124,17 @@ impl Builder {
         (group_of, firsts)
     }
 
-    /// The literal-host table and its groups, and the wildcard hosts.
+    /// The literal-host table, with the groups, and the wildcard hosts.
     fn host_structures(
         &mut self,
         groups: Vec<Group>,
         entries: &[u32],
-    ) -> (HashTable<LiteralSlot>, Vec<Group>, WildHosts) {
+    ) -> (HashTable<LiteralSlot>, WildHosts) {
         let literal_count = groups
             .iter()
             .filter(|g| self.is_literal(g, entries))
             .count();
         let mut literal = HashTable::with_capacity(literal_count);
-        let mut literal_groups = Vec::with_capacity(literal_count);
         let mut wild = WildHosts::default();
         // Wildcard hosts with their key, then the keys: (hash, shape, one host's text).
         let mut filed: Vec<(u32, WildHost)> = Vec::new();
@@ -143,8 +146,8 @@ impl Builder {
                 let hash = self.group_key_hash(first);
                 let host = host_text(first).as_bytes();
                 let slot = LiteralSlot {
-                    group: literal_groups.len() as u32,
                     host: self.text.len() as u32,
+                    group,
                 };
                 match u8::try_from(host.len()) {
                     Ok(len) if len < u8::MAX => self.text.push(len),
@@ -155,11 +158,9 @@ impl Builder {
                     }
                 }
                 self.text.extend_from_slice(host);
-                literal_groups.push(group);
-                let (text, hasher, groups) = (&self.text, &self.hasher, &literal_groups);
+                let (text, hasher) = (&self.text, &self.hasher);
                 literal.insert_unique(hash, slot, |slot| {
-                    let port = groups[slot.group as usize].port;
-                    hasher.hash(literal_host(text, slot.host), port_code(port))
+                    hasher.hash(literal_host(text, slot.host), port_code(slot.group.port))
                 });
                 continue;
             }
@@ -258,7 +259,7 @@ impl Builder {
             start += len;
         }
         wild.hosts = filed.into_iter().map(|(_, host)| host).collect();
-        (literal, literal_groups, wild)
+        (literal, wild)
     }
 
     fn is_literal(&self, group: &Group, entries: &[u32]) -> bool {

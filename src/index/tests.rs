@@ -645,6 +645,23 @@ fn the_small_helpers_keep_their_contracts() {
     assert_eq!(head_word(b""), 0);
     assert_eq!(head_word(b"abc"), 0x6162_6300_0000_0000);
     assert_eq!(head_word(b"abcdefghij"), u64::from_be_bytes(*b"abcdefgh"));
+    // A literal prefix's head passes the scan's test on a path exactly when the prefix's first
+    // eight bytes (all of it, when shorter) start the path.
+    assert_eq!(head_mask(prefix_head(b"ab")), 0xffff);
+    assert_eq!(head_mask(prefix_head(b"abcdefghij")), u64::MAX);
+    for (prefix, path, passes) in [
+        ("", "x", true),
+        ("team/", "team/app:v1", true),
+        ("team/", "team", false),
+        ("team-12/", "team-13/app", false),
+        ("svc", "team/svc", false),
+        ("abcdefghij", "abcdefghXY", true),
+        ("abcdefghij", "abcdefgXij", false),
+    ] {
+        let head = prefix_head(prefix.as_bytes());
+        let passed = prefix_head(path.as_bytes()) & head_mask(head) == head;
+        assert_eq!(passed, passes, "{prefix:?} on {path:?}");
+    }
     // The path characters before the first wildcard.
     let prefix = |p: &str| literal_prefix(&MatchPattern::parse(p).unwrap()).to_vec();
     assert_eq!(prefix("h.io/team/app*:v1"), b"team/app");

@@ -452,7 +452,7 @@ fn traits_follow_the_normalised_form() {
 }
 
 /// Valid references built from the grammar's pieces, so the properties see successes too.
-fn valid_reference() -> impl Strategy<Value = String> {
+pub(super) fn valid_reference() -> impl Strategy<Value = String> {
     let domain = prop_oneof![
         Just(String::new()),
         Just("localhost/".to_owned()),

@@ -98,6 +98,79 @@ fn lookup_allocates_nothing() {
     assert!(expected.iter().filter(|m| m.is_some()).count() >= 6);
 }
 
+#[test]
+fn a_literal_entry_serves_its_registry_however_the_host_is_cased_and_nothing_else() {
+    let numbered = Arc::new(Numbered::default());
+    let resolver = DefaultResolver::builder()
+        .provider_entry(
+            MatchPattern::parse("registry.example.com:5000/team/*").unwrap(),
+            numbered.clone(),
+        )
+        .build()
+        .unwrap();
+    // The same registry in other case; then the same port written with a leading zero, which
+    // names another registry as far as the cache is concerned (another key, another token).
+    let images = [
+        "registry.example.com:5000/team/app:v1",
+        "REGISTRY.Example.com:5000/team/app:v2",
+        "registry.example.com:05000/team/app:v1",
+    ];
+    let tokens = ["token-1", "token-1", "token-2"];
+    let unscoped = ResolveContext::unscoped();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for image in images {
+            resolver.resolve_str_in(&unscoped, image).await.unwrap();
+        }
+        assert_eq!(numbered.0.load(Ordering::SeqCst), 2, "one fetch per key");
+        let mut served = Vec::with_capacity(images.len() * 2);
+        let before = allocations();
+        for _ in 0..2 {
+            for image in images {
+                served.push(resolver.resolve_str_in(&unscoped, image).await.unwrap());
+            }
+        }
+        let during = allocations() - before;
+        assert_eq!(
+            numbered.0.load(Ordering::SeqCst),
+            2,
+            "every resolve was a hit"
+        );
+        // The uppercase host finds its token as the lowercase one does: nothing lowercased.
+        assert_eq!(during, 0, "{during} allocations in {} hits", served.len());
+        for ((resolved, token), image) in served
+            .iter()
+            .zip(tokens.iter().cycle())
+            .zip(images.iter().cycle())
+        {
+            assert_eq!(resolved.credential.expose_password(), *token, "{image}");
+        }
+    });
+}
+
+/// Answers at once with a token valid for twelve hours, `token-N` for its Nth fetch.
+#[derive(Debug, Default)]
+struct Numbered(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl CredentialProvider for Numbered {
+    async fn fetch(&self, target: &RegistryTarget<'_>) -> Result<RegistryCredential, Error> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(RegistryCredential::new(
+            "AWS",
+            SecretString::from(format!("token-{n}")),
+            target.server(),
+            Some(SystemTime::now() + Duration::from_secs(12 * 3600)),
+        ))
+    }
+
+    fn identity(&self) -> CacheIdentity {
+        CacheIdentity::new("numbered")
+    }
+}
+
 /// Answers at once with a token valid for twelve hours, whose password names the provider.
 #[derive(Debug)]
 struct TwelveHours(&'static str);
@@ -134,8 +207,8 @@ fn a_cached_resolve_from_a_string_allocates_nothing() {
         .build()
         .unwrap();
     // Images already in normal form (registry and tag or digest named), served by either
-    // entry. (A host written in uppercase costs one allocation: the cache key's registry is
-    // lowercase.)
+    // entry. (A host written in uppercase that a wildcard entry serves costs one allocation:
+    // the cache key's registry is lowercase. A literal entry's does not: see below.)
     let by_digest = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/app@{DIGEST_1}");
     let images = [
         "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v1",

@@ -283,7 +283,8 @@ impl PatternIndex {
         mut accept: impl FnMut(usize) -> bool,
     ) -> Option<usize> {
         let image = image.into();
-        if let Some(group) = self.literal_group(image.host(), image.port()) {
+        let lowercase = image.host_is_lowercase();
+        if let Some(group) = self.literal_group(image.host(), image.port(), lowercase) {
             let found = self.candidates(group, image.path_and_version(), |position| {
                 let serves =
                     group.pathless().is_some() || self.patterns[position].path_matches(image);
@@ -320,10 +321,22 @@ impl PatternIndex {
         &self.patterns
     }
 
-    fn literal_group(&self, host: &str, port: Option<u16>) -> Option<&Group> {
-        let hash = self.hasher.hash(host.as_bytes(), port_code(port));
+    fn literal_group(&self, host: &str, port: Option<u16>, lowercase: bool) -> Option<&Group> {
+        let (host, port_code) = (host.as_bytes(), port_code(port));
+        // A host known to be lowercase (the parser says so) is hashed and compared as it is.
+        let hash = if lowercase {
+            self.hasher.hash_lowercase(host, port_code)
+        } else {
+            self.hasher.hash(host, port_code)
+        };
         let slot = self.literal.find(hash, |slot| {
-            slot.group.port == port && eq_folded(self.literal_host(slot.host), host.as_bytes())
+            let stored = self.literal_host(slot.host);
+            slot.group.port == port
+                && if lowercase {
+                    stored == host
+                } else {
+                    eq_folded(stored, host)
+                }
         })?;
         Some(&slot.group)
     }

@@ -82,6 +82,9 @@ struct Layout {
     /// End of `:TAG`; equal to `name_end` when there is no tag. A digest follows at `tag_end + 1`.
     tag_end: usize,
     port: Option<u16>,
+    /// The host holds no uppercase letter (a fact of the string, kept so that a case-folding
+    /// look-up of the host can skip the folding).
+    host_lowercase: bool,
 }
 
 impl ImageReference {
@@ -218,6 +221,11 @@ impl<'a> ImageRef<'a> {
         self.layout.port
     }
 
+    /// Whether the host holds no uppercase letter.
+    pub(crate) fn host_is_lowercase(&self) -> bool {
+        self.layout.host_lowercase
+    }
+
     /// The repository path without the domain: `library/ubuntu`.
     pub fn repository(&self) -> &'a str {
         &self.full[self.layout.domain_end + 1..self.layout.name_end]
@@ -352,6 +360,7 @@ struct Parts<'a> {
     domain_written: bool,
     host_end: usize,
     port: Option<u16>,
+    host_lowercase: bool,
     prefix: &'static str,
     path: &'a str,
     tag: Option<&'a str>,
@@ -368,6 +377,8 @@ struct FirstComponent {
     last_colon: Option<usize>,
     /// It holds a '.' or an uppercase letter.
     dot_or_upper: bool,
+    /// It holds an uppercase letter.
+    upper: bool,
     /// Up to its first ':' (or its end), it is a well-formed `domain-name`.
     name_ok: bool,
 }
@@ -379,6 +390,7 @@ impl FirstComponent {
             first_colon: None,
             last_colon: None,
             dot_or_upper: false,
+            upper: false,
             name_ok: true,
         };
         // The domain-name rules, checked on the way: no empty label, no label that starts
@@ -410,7 +422,10 @@ impl FirstComponent {
                     }
                 }
                 b'-' => first.name_ok &= !in_name || i > label_start,
-                b'A'..=b'Z' => first.dot_or_upper = true,
+                b'A'..=b'Z' => {
+                    first.dot_or_upper = true;
+                    first.upper = true;
+                }
                 _ => first.name_ok &= !in_name,
             }
         }
@@ -475,6 +490,8 @@ fn scan(input: &str) -> Result<Parts<'_>, Failure> {
 struct Split {
     /// The written domain, when the first component is one.
     domain: Option<DomainSpan>,
+    /// The first component holds no uppercase letter.
+    first_lowercase: bool,
     /// Where the repository path starts: after the domain's `/`, else 0.
     path_start: usize,
     /// Where the repository path ends: its tag's `:`, its digest's `@`, or the input's end.
@@ -533,6 +550,7 @@ fn split_bytewise(input: &str) -> Result<Split, Failure> {
     scan_path(bytes, path_start, name_end)?;
     Ok(Split {
         domain,
+        first_lowercase: !first.upper,
         path_start,
         name_end,
         tag_colon,
@@ -546,17 +564,18 @@ fn finish(input: &str, split: Split) -> Result<Parts<'_>, Failure> {
     let bytes = input.as_bytes();
     let Split {
         domain,
+        first_lowercase,
         path_start,
         name_end,
         tag_colon,
         at,
     } = split;
     let name_tag_end = at.unwrap_or(bytes.len());
-    let (domain, domain_written, host_end, port) = match domain {
+    let (domain, domain_written, host_end, port, host_lowercase) = match domain {
         Some(d) if &input[..d.end] != LEGACY_DEFAULT_DOMAIN => {
-            (&input[..d.end], true, d.host_end, d.port)
+            (&input[..d.end], true, d.host_end, d.port, first_lowercase)
         }
-        _ => (DEFAULT_DOMAIN, false, DEFAULT_DOMAIN.len(), None),
+        _ => (DEFAULT_DOMAIN, false, DEFAULT_DOMAIN.len(), None, true),
     };
     let path = &input[path_start..name_end];
     let prefix = if domain == DEFAULT_DOMAIN && !path.contains('/') {
@@ -582,6 +601,7 @@ fn finish(input: &str, split: Split) -> Result<Parts<'_>, Failure> {
         domain_written,
         host_end,
         port,
+        host_lowercase,
         prefix,
         path,
         tag: tag_colon.map(|colon| &input[colon + 1..name_tag_end]),
@@ -642,6 +662,7 @@ impl<'a> Parts<'a> {
             name_end,
             tag_end,
             port: self.port,
+            host_lowercase: self.host_lowercase,
         };
         // The input names its registry as is, needs no `library/`, and has a tag or digest:
         // normalisation adds nothing, so the input is the normal form.

@@ -28,9 +28,20 @@ impl CaseFoldHasher {
     }
 
     pub(super) fn hash(&self, bytes: &[u8], extra: u64) -> u64 {
+        self.hash_folding::<true>(bytes, extra)
+    }
+
+    /// [`hash`](Self::hash) of bytes known to hold no uppercase letter: the same value,
+    /// without the folding.
+    pub(super) fn hash_lowercase(&self, bytes: &[u8], extra: u64) -> u64 {
+        self.hash_folding::<false>(bytes, extra)
+    }
+
+    fn hash_folding<const FOLD: bool>(&self, bytes: &[u8], extra: u64) -> u64 {
         let [k0, k1] = self.keys;
         let len = bytes.len();
         let mut h = fold(k0 ^ extra, k1 ^ len as u64);
+        let fold_case = |w: u64| if FOLD { fold_case(w) } else { w };
         let folded = |at: usize| fold_case(word(bytes, at));
         if len <= 8 {
             h = fold(h ^ fold_case(short_word(bytes)), k1);

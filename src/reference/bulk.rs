@@ -212,6 +212,7 @@ fn split_in<M: Mask>(bytes: &[u8]) -> Option<Split> {
     };
     Some(Split {
         domain,
+        first_lowercase: (c.upper & M::below(end)).is_empty(),
         path_start,
         name_end,
         tag_colon,

@@ -493,6 +493,10 @@ fn check_consistent(image: &ImageReference) -> Result<(), TestCaseError> {
         image.name()
     );
     prop_assert!(image.domain().starts_with(image.host()));
+    prop_assert_eq!(
+        image.as_image_ref().host_is_lowercase(),
+        !image.host().bytes().any(|b| b.is_ascii_uppercase())
+    );
     let mut rebuilt = image.name().to_owned();
     if let Some(tag) = image.tag() {
         rebuilt = format!("{rebuilt}:{tag}");
@@ -629,6 +633,33 @@ proptest! {
     #[test]
     fn the_one_pass_domain_agrees_with_the_rules(first in "[a-cA-C0-9.:_\\-\\[\\]@é]{0,16}") {
         agrees_with_the_rules(&first);
+    }
+}
+
+#[test]
+fn the_host_is_known_lowercase_exactly_when_it_is() {
+    let long_path = "p".repeat(120);
+    for (input, lowercase) in [
+        ("example.com/x", true),
+        ("Example.com/x", false),
+        ("example.COM:5000/x:v1", false),
+        ("ubuntu", true),
+        ("library/ubuntu:22.04", true),
+        ("index.docker.io/x", true),
+        ("localhost/x", true),
+        ("[::1]:5000/x", true),
+        ("[::A]:5000/x", false),
+        (&format!("example.com/{long_path}"), true),
+        (&format!("EXAMPLE.com/{long_path}"), false),
+    ] {
+        let mut scratch = String::new();
+        let image = ImageRef::parse(input, &mut scratch).unwrap();
+        assert_eq!(image.host_is_lowercase(), lowercase, "{input}");
+        assert_eq!(
+            image.host_is_lowercase(),
+            !image.host().bytes().any(|b| b.is_ascii_uppercase()),
+            "{input}"
+        );
     }
 }
 

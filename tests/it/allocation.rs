@@ -13,7 +13,9 @@ use registry_auth::index::PatternIndex;
 use registry_auth::pattern::MatchPattern;
 use registry_auth::provider::{CacheIdentity, CredentialProvider, RegistryTarget};
 use registry_auth::reference::ImageReference;
-use registry_auth::{async_trait, DefaultResolver, Error, RegistryCredential, ResolveContext};
+use registry_auth::{
+    async_trait, DefaultResolver, Error, RegistryCredential, ResolveContext, Resolved,
+};
 use secrecy::SecretString;
 
 use crate::support::Counting;
@@ -116,23 +118,13 @@ fn a_literal_entry_serves_its_registry_however_the_host_is_cased_and_nothing_els
         "registry.example.com:05000/team/app:v1",
     ];
     let tokens = ["token-1", "token-1", "token-2"];
-    let unscoped = ResolveContext::unscoped();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     runtime.block_on(async {
-        for image in images {
-            resolver.resolve_str_in(&unscoped, image).await.unwrap();
-        }
+        resolve_counting_allocations(&resolver, &images, 1).await;
         assert_eq!(numbered.0.load(Ordering::SeqCst), 2, "one fetch per key");
-        let mut served = Vec::with_capacity(images.len() * 2);
-        let before = allocations();
-        for _ in 0..2 {
-            for image in images {
-                served.push(resolver.resolve_str_in(&unscoped, image).await.unwrap());
-            }
-        }
-        let during = allocations() - before;
+        let (served, during) = resolve_counting_allocations(&resolver, &images, 2).await;
         assert_eq!(
             numbered.0.load(Ordering::SeqCst),
             2,
@@ -148,6 +140,24 @@ fn a_literal_entry_serves_its_registry_however_the_host_is_cased_and_nothing_els
             assert_eq!(resolved.credential.expose_password(), *token, "{image}");
         }
     });
+}
+
+/// Resolves each of `images`, `rounds` times over, through `resolve_str_in` with no context:
+/// the answers, and how many allocations this thread made for them.
+async fn resolve_counting_allocations(
+    resolver: &DefaultResolver,
+    images: &[&str],
+    rounds: usize,
+) -> (Vec<Resolved>, u64) {
+    let unscoped = ResolveContext::unscoped();
+    let mut served = Vec::with_capacity(images.len() * rounds);
+    let before = allocations();
+    for _ in 0..rounds {
+        for image in images {
+            served.push(resolver.resolve_str_in(&unscoped, image).await.unwrap());
+        }
+    }
+    (served, allocations() - before)
 }
 
 /// Answers at once with a token valid for twelve hours, `token-N` for its Nth fetch.
@@ -217,27 +227,17 @@ fn a_cached_resolve_from_a_string_allocates_nothing() {
         "999999999999.dkr.ecr.eu-west-1.amazonaws.com/app:latest",
         by_digest.as_str(),
     ];
-    let unscoped = ResolveContext::unscoped();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     runtime.block_on(async {
         // The first resolve of each registry fetches (and allocates); the rest are hits.
-        for image in images {
-            resolver.resolve_str_in(&unscoped, image).await.unwrap();
-        }
+        resolve_counting_allocations(&resolver, &images, 1).await;
         let fetched = (
             team.calls.load(Ordering::SeqCst),
             account.calls.load(Ordering::SeqCst),
         );
-        let mut served = Vec::with_capacity(images.len() * 3);
-        let before = allocations();
-        for _ in 0..3 {
-            for image in images {
-                served.push(resolver.resolve_str_in(&unscoped, image).await.unwrap());
-            }
-        }
-        let during = allocations() - before;
+        let (served, during) = resolve_counting_allocations(&resolver, &images, 3).await;
         assert_eq!(
             during,
             0,
@@ -263,9 +263,7 @@ fn a_cached_resolve_from_a_string_allocates_nothing() {
 
         // A cleared cache is seen by the next resolve of every registry.
         resolver.cache().clear();
-        for image in images {
-            resolver.resolve_str_in(&unscoped, image).await.unwrap();
-        }
+        resolve_counting_allocations(&resolver, &images, 1).await;
         assert_eq!(
             (
                 team.calls.load(Ordering::SeqCst),

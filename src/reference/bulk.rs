@@ -162,9 +162,8 @@ fn split_in<M: Mask>(bytes: &[u8]) -> Option<Split> {
     let n = bytes.len();
     let c = Classes::<M>::of(bytes)?;
     // The first component ends at the first '/' or '@' (any other byte outside the classes is
-    // left to the byte-by-byte scan). It is a domain when a '/' ends it and
-    // it holds a '.', a ':' or an uppercase letter, or is `localhost` (distribution's
-    // splitDockerDomain).
+    // left to the byte-by-byte scan). It is a domain when a '/' ends it and it holds a '.', a
+    // ':' or an uppercase letter, or is `localhost` (distribution's splitDockerDomain).
     let end = (!(c.alnum | c.upper | c.dot | c.dash | c.underscore | c.colon)).first(0, n);
     if !matches!(bytes.get(end), None | Some(b'/' | b'@')) {
         return None;

@@ -62,11 +62,16 @@ impl CaseFoldHasher {
     pub(super) fn label_hash(&self, label: &[u8]) -> u64 {
         let [k0, k1] = self.keys;
         let len = label.len();
+        // A last fold, as `hash` ends with: one multiply alone leaves the top bits of short,
+        // similar labels unevenly set under some keys.
         if len <= 8 {
-            fold(fold_case(short_word(label)) ^ k0, k1 ^ len as u64)
+            fold(fold(fold_case(short_word(label)) ^ k0, k1 ^ len as u64), k0)
         } else if len <= 16 {
             let (a, b) = (word(label, 0), word(label, len - 8));
-            fold(fold_case(a) ^ k0, fold_case(b) ^ k1 ^ (len as u64) << 59)
+            fold(
+                fold(fold_case(a) ^ k0, fold_case(b) ^ k1 ^ (len as u64) << 59),
+                k0,
+            )
         } else {
             self.hash(label, 0)
         }

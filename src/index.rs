@@ -626,9 +626,9 @@ fn for_each_dot(bytes: &[u8], mut f: impl FnMut(usize) -> ControlFlow<()>) -> Co
     let mut chunks = bytes.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {
+        // The dots are the zero bytes of this.
         let x = word(chunk, 0) ^ (u64::from(b'.') * ONES);
-        // The top bit of each byte that is zero, exactly (no borrow from a lower byte).
-        let mut dots = !(((x & (0x7f * ONES)) + 0x7f * ONES) | x) & (0x80 * ONES);
+        let mut dots = !nonzero_bytes(x) & (0x80 * ONES);
         while dots != 0 {
             f(base + dots.trailing_zeros() as usize / 8)?;
             dots &= dots - 1;
@@ -680,13 +680,10 @@ fn literal_prefix(pattern: &MatchPattern) -> &[u8] {
     &text.as_bytes()[..pattern.specificity().literal_path_prefix as usize]
 }
 
-/// The first eight bytes of `bytes`, big-endian and zero-padded.
+/// The first eight bytes of `bytes`, big-endian and zero-padded: compared as numbers, these
+/// order as the bytes do.
 fn head_word(bytes: &[u8]) -> u64 {
-    if bytes.len() >= 8 {
-        u64::from_be_bytes(word(bytes, 0).to_le_bytes())
-    } else {
-        short_word(bytes).swap_bytes()
-    }
+    prefix_head(bytes).swap_bytes()
 }
 
 /// The first eight bytes of a literal path prefix or of an image's path, little-endian and
@@ -694,14 +691,21 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// the image's head masked alike when the prefix can start the path: the test most patterns of
 /// a scanned group fail.
 fn prefix_head(bytes: &[u8]) -> u64 {
-    short_word(&bytes[..bytes.len().min(8)])
+    if bytes.len() >= 8 {
+        word(bytes, 0)
+    } else {
+        short_word(bytes)
+    }
 }
 
 /// All ones in each non-zero byte of `head`.
 fn head_mask(head: u64) -> u64 {
-    let low7 = head & (0x7f * ONES);
-    let nonzero = ((low7 + 0x7f * ONES) | head) & (0x80 * ONES);
-    (nonzero >> 7) * 0xff
+    (nonzero_bytes(head) >> 7) * 0xff
+}
+
+/// The top bit of each non-zero byte of `x`, exactly (no borrow from a lower byte).
+fn nonzero_bytes(x: u64) -> u64 {
+    (((x & (0x7f * ONES)) + 0x7f * ONES) | x) & (0x80 * ONES)
 }
 
 /// `a.cmp(b)` without a call to `memcmp` for the usual few bytes.

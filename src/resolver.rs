@@ -484,18 +484,17 @@ impl DefaultResolver {
         let keyed;
         let (identity, target) = match request {
             None => {
-                if built.kept.get().is_none() {
+                built.kept.get_or_init(|| {
                     let key = CacheKey::new(Arc::clone(&built.identity), &registry);
-                    let literal_host = self
-                        .index
-                        .pattern(i)
-                        .is_some_and(|pattern| pattern.literal_host().is_some());
-                    let _ = built.kept.set(Kept {
+                    Kept {
                         registry: key.registry().into(),
-                        literal_host,
+                        literal_host: self
+                            .index
+                            .pattern(i)
+                            .is_some_and(|pattern| pattern.literal_host().is_some()),
                         place: self.cache.place(&key),
-                    });
-                }
+                    }
+                });
                 (&built.identity, target.without_request())
             }
             Some(request) => {

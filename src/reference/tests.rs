@@ -485,6 +485,24 @@ pub(super) fn valid_reference() -> impl Strategy<Value = String> {
     )
 }
 
+/// `input` (ASCII, as [`valid_reference`] makes it) with the byte at `at` deleted, or `insert`
+/// put there.
+pub(super) fn edit_once(
+    input: &str,
+    at: prop::sample::Index,
+    insert: char,
+    delete: bool,
+) -> String {
+    let mut edited = input.to_owned();
+    let i = at.index(input.len() + 1);
+    if delete && i < input.len() {
+        edited.remove(i);
+    } else {
+        edited.insert(i, insert);
+    }
+    edited
+}
+
 /// Every accessor agrees with `as_str`, and the normalised form parses to itself.
 fn check_consistent(image: &ImageReference) -> Result<(), TestCaseError> {
     let full = image.as_str();
@@ -544,13 +562,7 @@ proptest! {
         insert in any::<char>(),
         delete in any::<bool>(),
     ) {
-        let mut edited = input.clone();
-        let i = at.index(input.len() + 1);
-        if delete && i < input.len() {
-            edited.remove(i);
-        } else {
-            edited.insert(i, insert);
-        }
+        let edited = edit_once(&input, at, insert, delete);
         match ImageReference::parse(&edited) {
             Ok(image) => check_consistent(&image)?,
             Err(e) => {

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::reference::split_bytewise;
-use crate::reference::tests::valid_reference;
+use crate::reference::tests::{edit_once, valid_reference};
 
 /// The classes of `bytes`, one byte at a time.
 fn classes_bytewise<M: Mask>(bytes: &[u8]) -> Classes<M> {
@@ -151,20 +151,13 @@ proptest! {
     fn one_edit_away_both_splits_agree(
         input in valid_reference(),
         at in any::<prop::sample::Index>(),
-        byte in prop_oneof![
-            Just(b'.'), Just(b'-'), Just(b'_'), Just(b'/'), Just(b':'), Just(b'@'), Just(b'A'),
-            Just(b'a'), Just(b'0'), Just(b' '), Just(b'['),
+        insert in prop_oneof![
+            Just('.'), Just('-'), Just('_'), Just('/'), Just(':'), Just('@'), Just('A'),
+            Just('a'), Just('0'), Just(' '), Just('['),
         ],
         delete in any::<bool>(),
     ) {
-        let mut edited = input.into_bytes();
-        let i = at.index(edited.len() + 1);
-        if delete && i < edited.len() {
-            edited.remove(i);
-        } else {
-            edited.insert(i, byte);
-        }
-        agree(&String::from_utf8(edited).unwrap())?;
+        agree(&edit_once(&input, at, insert, delete))?;
     }
 
     #[test]
